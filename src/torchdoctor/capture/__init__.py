@@ -1,0 +1,1 @@
+"""Code that observes a run: hooks, bounded traces, running a user's script."""

@@ -1,0 +1,43 @@
+"""Entry point of a re-run: `python -m torchdoctor.capture.child SPEC.json`.
+
+Seeds every RNG the same way, installs the observer with the interventions of
+the spec, runs the script quietly for the given number of steps and writes the
+loss curve to the spec's output file.
+"""
+from __future__ import annotations
+
+import json
+import random
+import sys
+import time
+
+
+def main(spec_path: str) -> None:
+    with open(spec_path) as f:
+        spec = json.load(f)
+    import torch
+
+    from ..experiments.interventions import Intervention
+    from .hooks import Observer
+    from .script import run_script
+
+    torch.manual_seed(spec["seed"])
+    random.seed(spec["seed"])
+    try:
+        import numpy
+        numpy.random.seed(spec["seed"])
+    except ImportError:
+        pass
+    interventions = [Intervention.from_dict(d) for d in spec["interventions"]]
+    deadline = time.monotonic() + spec["timeout"]
+    obs = Observer(max_steps=spec["steps"], deadline=deadline, interventions=interventions)
+    with obs:
+        result = run_script(spec["script"], spec["args"], quiet=True, timeout=spec["timeout"])
+    out = {"outcome": result.outcome, "steps": obs.trace.steps, "error": result.error,
+           "loss": obs.trace.curve().to_dict()}
+    with open(spec["out"], "w") as f:
+        json.dump(out, f)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])

@@ -1,0 +1,100 @@
+"""optim.lr_too_low: steps so small that the loss is still falling, far above where it could be.
+
+What it detects:
+    A loss that is still clearly falling at the end of training while it is
+    still high compared with where it started, confirmed by re-running the
+    training with the learning rate x10, which reaches a far lower loss in the
+    same number of steps.
+
+Why training fails:
+    Each step moves the weights only a little, so training needs many times
+    more steps than it was given; to the user it looks like a model that
+    "learns, but never gets there".
+
+Fix:
+    Raise the learning rate (the confirmation run names the value that worked).
+
+Evidence:
+    The loss at the start and at the end, how much it fell over the last 10% of
+    the steps, the update/weight ratio (healthy runs are near 1e-3), and the
+    loss the larger learning rate reaches at equal steps.
+"""
+from __future__ import annotations
+
+import math
+
+from ...capture import curves
+from ...experiments.interventions import ScaleLR
+from ..base import CONFIRM_FACTOR, Context, Experiment, fmt, improvement, make_finding, record_tests
+
+CODE = "O002"
+CATEGORY = "optim.lr_too_low"
+TITLE = "The learning rate is too low"
+PRIORITY = 60
+
+# Still falling: the tail median is at least 10% below the window before it.
+# A converged run, even a noisy one, moves by a few percent between windows.
+FALLING = 0.10
+# Still high: the loss at the end is at least 2% of the loss at the start. A run
+# that already removed 98% of its initial loss is not held back by its lr.
+LEVEL = 0.02
+FACTOR = 10.0
+# A confirmed x10 gain of at least this much is an error, a smaller one a warning.
+ERROR_GAIN = 10.0
+
+
+def check(ctx: Context):
+    trace = ctx.trace
+    series = trace.curve()
+    if series.count < 4 * curves.TAIL_MIN or not trace.optimizers:
+        return []
+    if any(f.category == "optim.lr_too_high" for f in ctx.findings):
+        return []                                       # never both directions at once
+    c = curves.summarize(series)
+    if c.nonfinite_at is not None or not (c.start > 0 and math.isfinite(c.end)):
+        return []
+    if c.falling < FALLING or c.end / c.start < LEVEL:
+        return []
+    floor = ctx.floor()
+    if floor is not None and c.end < floor * CONFIRM_FACTOR:
+        return []                                       # a proven floor explains the level: no lr can halve it
+    lr = trace.lr.head[0] if trace.lr.count else trace.optimizers[0].groups[0].get("lr")
+    ratio = curves.median(trace.update_ratio.tail_values()[-curves.tail_window(trace.update_ratio.count):])
+    f = make_finding(
+        __name__, severity="warning",
+        message=(f"Suspected: the loss is still falling at the end ({c.falling:.0%} over the last "
+                 f"{curves.tail_window(c.steps)} steps) and is still {c.end / c.start:.0%} of where it "
+                 f"started, with lr={lr:g}."),
+        location=f"{trace.optimizers[0].type}(lr={lr:g})",
+        evidence={"lr": lr, "loss_start": c.start, "loss_end": c.end, "falling_last_window": c.falling,
+                  "update_ratio": ratio, "steps": c.steps},
+        fix={"summary": "Raise the learning rate.", "code": f"lr={lr * FACTOR:g}  # was {lr:g}"})
+    f.plan_data["lr"] = lr
+    return [f]
+
+
+def plan(finding):
+    return [Experiment([ScaleLR(FACTOR)])]
+
+
+def conclude(finding, baseline, results):
+    record_tests(finding, baseline, results)
+    exp, run = results[0]
+    before, after = baseline.end, run.end
+    gain = improvement(before, after)
+    lr = finding.plan_data["lr"]
+    if run.ok and gain >= CONFIRM_FACTOR:
+        finding.confidence = "confirmed"
+        finding.severity = "error" if gain >= ERROR_GAIN else "warning"
+        finding.message = finding.message.replace("Suspected: ", "").rstrip(".") + \
+            f"; with lr={lr * FACTOR:g} the same training reaches {fmt(after)} instead of {fmt(before)}."
+        finding.verified = {"method": "counterfactual", "metric": f"loss after {run.steps} steps",
+                            "before": before, "after": after, "change": f"lr {lr:g} -> {lr * FACTOR:g}"}
+        finding.evidence["suggested_lr"] = lr * FACTOR
+        finding.fix = {"summary": f"Raise the learning rate to {lr * FACTOR:g}.",
+                       "code": f"lr={lr * FACTOR:g}  # was {lr:g}"}
+    else:
+        finding.confidence = "refuted"
+        finding.severity = "info"
+        finding.message = finding.message.replace("Suspected: ", "Not confirmed: ").rstrip(".") + \
+            f", but lr={lr * FACTOR:g} does not do better ({fmt(after)} vs {fmt(before)})."

@@ -1,0 +1,173 @@
+"""The command line: `torchdoctor run [OPTIONS] SCRIPT [ARGS...]` and `torchdoctor demo`.
+
+Exit codes: 0 no finding at or above --fail-on; 1 findings; 2 usage error or
+the script itself failed; 3 torchdoctor itself failed (a bug).
+"""
+from __future__ import annotations
+
+import functools
+import os
+import sys
+import traceback
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from . import __version__
+from .doctor import VERIFY_STEPS, Options, diagnose_script
+from .report.model import Report
+from .report.terminal import num, render
+
+EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
+EXAMPLES_DIR = Path(__file__).parent / "examples" / "seed"
+DEMO = [
+    ("example1_bottleneck.py", "seed Example 1: 10->5->10 ReLU, Adam lr=0.01"),
+    ("example2_sigmoid.py", "seed Example 2: final Sigmoid, Adam lr=0.001"),
+    ("example3_high_lr.py", "seed Example 3: one Linear, Adam lr=1.0"),
+    ("healthy_identity.py", "healthy: 10->64->10 ReLU, Adam lr=0.01"),
+]
+
+
+def _stderr() -> Console:
+    return Console(stderr=True, highlight=False)
+
+
+def _guard(fn):
+    """Any failure inside torchdoctor becomes one clear line and exit code 3, not a traceback."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except (click.exceptions.Exit, click.ClickException, click.Abort, SystemExit):
+            raise
+        except KeyboardInterrupt:
+            _stderr().print("torchdoctor: interrupted")
+            sys.exit(130)
+        except Exception as e:  # a bug of ours: say so plainly
+            if os.environ.get("TORCHDOCTOR_DEBUG"):
+                traceback.print_exc()
+            _stderr().print(f"[bold red]torchdoctor: internal error:[/] {type(e).__name__}: {e}\n"
+                            "Set TORCHDOCTOR_DEBUG=1 for the traceback, and please report it.")
+            sys.exit(EXIT_INTERNAL)
+    return wrapper
+
+
+class _Progress:
+    """Progress lines on stderr (quiet with --quiet)."""
+
+    def __init__(self, console: Console, quiet: bool) -> None:
+        self.console, self.quiet = console, quiet
+
+    def __call__(self, event: str, **info: Any) -> None:
+        if self.quiet:
+            return
+        c = self.console
+        if event == "observe_start":
+            c.print(f"[dim]torchdoctor: running {info['script']} under observation[/]")
+        elif event == "verify_start":
+            runs = info["runs"]
+            c.print(f"[dim]torchdoctor: testing suspicions with {len(runs)} re-runs of "
+                    f"{info['steps']} steps ({', '.join(runs)})[/]")
+        elif event == "verify_run_done":
+            r = info["outcome"]
+            what = f"loss at the end {num(r.end)}" if r.ok else (r.error or r.outcome)
+            c.print(f"[dim]  re-run with {info['label']}: {what} ({r.wall_s:.1f} s)[/]")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="torchdoctor")
+def main() -> None:
+    """Why is my PyTorch model not learning? torchdoctor watches a training run, tests
+    its suspicions by re-running the training with one change, and reports the causes
+    it confirmed, with numbers and a fix."""
+
+
+@main.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Write the report as JSON to FILE.")
+@click.option("--max-steps", type=click.IntRange(min=1), help="Stop the script after N optimizer steps.")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True),
+              help="Stop the script after S seconds (confirmation runs have their own budget).")
+@click.option("--fail-on", type=click.Choice(["error", "warning", "never"]), default="error",
+              show_default=True, help="Exit with 1 when a finding of this severity or worse is found.")
+@click.option("--no-verify", is_flag=True, help="Do not re-run the training to confirm suspicions.")
+@click.option("--verify-steps", type=click.IntRange(min=1), default=VERIFY_STEPS, show_default=True,
+              help="Optimizer steps of each confirmation run (compared at equal steps).")
+@click.option("--jobs", type=click.IntRange(min=1), help="Confirmation runs in parallel [default: one per core].")
+@click.option("-q", "--quiet", is_flag=True, help="No progress messages.")
+@click.argument("script", type=click.Path(exists=True, dir_okay=False))
+@click.argument("script_args", nargs=-1, type=click.UNPROCESSED)
+@_guard
+def run(script: str, script_args: tuple[str, ...], json_path: str | None, max_steps: int | None,
+        timeout: float | None, fail_on: str, no_verify: bool, verify_steps: int, jobs: int | None,
+        quiet: bool) -> None:
+    """Run SCRIPT with ARGS as `python SCRIPT ARGS` would, watch its training, and diagnose it.
+
+    Options for torchdoctor come before SCRIPT; everything after it is the script's own.
+    """
+    err = _stderr()
+    options = Options(max_steps=max_steps, timeout=timeout, verify=not no_verify,
+                      verify_steps=verify_steps, jobs=jobs)
+    report, result = diagnose_script(script, script_args, options, progress=_Progress(err, quiet))
+    if result.traceback:
+        sys.stderr.write(result.traceback)
+        sys.stderr.flush()
+    if report.status == "crashed":
+        what = report.error or f"it exited with code {report.exit_code}"
+        err.print(f"[bold red]torchdoctor: the script failed:[/] {what}. "
+                  f"The diagnosis below covers the {report.steps_observed} steps before that.")
+    elif report.outcome == "max_steps":
+        err.print(f"[dim]torchdoctor: stopped the script after {report.steps_observed} steps (--max-steps).[/]")
+    elif report.outcome == "timeout":
+        err.print(f"[dim]torchdoctor: stopped the script after {timeout:g} s (--timeout).[/]")
+    render(report, err)
+    if json_path:
+        try:
+            Path(json_path).write_text(report.to_json())
+        except OSError as e:
+            err.print(f"[bold red]torchdoctor: cannot write {json_path}:[/] {e.strerror}")
+            sys.exit(EXIT_USAGE)
+    sys.exit(exit_code(report, fail_on))
+
+
+def exit_code(report: Report, fail_on: str) -> int:
+    if report.status == "crashed":
+        return EXIT_USAGE
+    levels = {"error": ("error",), "warning": ("error", "warning"), "never": ()}[fail_on]
+    return EXIT_FINDINGS if any(f.severity in levels for f in report.findings) else EXIT_OK
+
+
+@main.command()
+@click.option("-q", "--quiet", is_flag=True, help="No progress messages.")
+@_guard
+def demo(quiet: bool) -> None:
+    """Diagnose the bundled examples: the seed's three failing models and a healthy one."""
+    err = _stderr()
+    rows = []
+    for name, label in DEMO:
+        path = EXAMPLES_DIR / name
+        if not quiet:
+            err.print(f"[bold]{label}[/]  [dim]({path.name})[/]")
+        report, _ = diagnose_script(str(path), [], Options(quiet_script=True),
+                                    progress=_Progress(err, quiet))
+        rows.append((label, report))
+    table = Table(title="torchdoctor demo", show_lines=True)
+    for col in ("example", "verdict", "top finding", "confirmation"):
+        table.add_column(col)
+    for label, report in rows:
+        top = next((f for f in report.findings if f.severity in ("error", "warning")), None)
+        if top is None:
+            finding, conf = "-", f"loss {num(report.loss_start)} -> {num(report.loss_end)}"
+        else:
+            finding = f"{top.category}\n{top.location or ''}"
+            v = top.verified
+            if top.confidence == "confirmed" and v:
+                how = v["change"] if v.get("method") == "counterfactual" else "analytic floor"
+                conf = f"{num(v['before'])} -> {num(v['after'])}\n({how})"
+            else:
+                conf = top.confidence
+        table.add_row(label, report.status, finding, conf)
+    Console().print(table)
+    Console().print(f"Full report of one: torchdoctor run {EXAMPLES_DIR / DEMO[0][0]}")

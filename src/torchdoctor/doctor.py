@@ -1,0 +1,171 @@
+"""The pipeline: observe -> suspect -> test -> report, for a training script.
+
+This module only orchestrates; capture/ computes, checks/ judge, report/ renders.
+"""
+from __future__ import annotations
+
+import math
+import os
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import torch
+
+from .capture import curves
+from .capture.hooks import Observer
+from .capture.script import ScriptResult, run_script
+from .capture.trace import Trace
+from .checks import CHECKS, BY_CODE, Context, Experiment
+from .experiments.counterfactual import RunSpec, run_many
+from .report.model import SEVERITIES, Finding, Report
+
+# Default step budget of each confirmation run (--verify-steps). The seed's
+# examples train 1000 steps; longer scripts are compared at this many steps.
+VERIFY_STEPS = 1000
+CONFIDENCE_ORDER = {"confirmed": 0, "suspected": 1, "refuted": 2}
+
+Progress = Callable[..., None]
+
+
+@dataclass
+class Options:
+    max_steps: int | None = None        # stop the observed script after this many optimizer steps
+    timeout: float | None = None        # stop the observed script after this many seconds
+    verify: bool = True                 # run the confirmation re-runs
+    verify_steps: int = VERIFY_STEPS
+    jobs: int | None = None             # parallel re-runs (default: one per core)
+    quiet_script: bool = False          # hide the script's own output (demo)
+
+
+def _noop(event: str, **info: Any) -> None:
+    pass
+
+
+def judge(trace: Trace) -> list[Finding]:
+    """Run every check over the trace, in registry order."""
+    ctx = Context(trace)
+    for check in CHECKS:
+        ctx.findings.extend(check.check(ctx))
+    return ctx.findings
+
+
+def rank(findings: list[Finding]) -> list[Finding]:
+    """Most important first: severity, then confirmed before suspected, then root causes
+    (lower PRIORITY) before the symptoms they cause."""
+    def key(f: Finding) -> tuple:
+        check = BY_CODE.get(f.code)
+        return (SEVERITIES.index(f.severity), CONFIDENCE_ORDER.get(f.confidence, 1),
+                getattr(check, "PRIORITY", 100))
+    return sorted(findings, key=key)
+
+
+def verify(findings: list[Finding], script: str, args: list[str], steps: int, observe_s: float,
+           options: Options, progress: Progress = _noop) -> float:
+    """Test every finding that has experiments; returns the wall time spent."""
+    planned: list[tuple[Finding, list[Experiment]]] = []
+    for f in findings:
+        check = BY_CODE.get(f.code)
+        if check is not None and hasattr(check, "plan") and f.confidence != "refuted":
+            exps = check.plan(f)
+            if exps:
+                planned.append((f, exps))
+    if not planned or steps <= 0:
+        return 0.0
+    unique: dict[str, Experiment] = {}
+    for _, exps in planned:
+        for e in exps:
+            unique.setdefault(e.key, e)
+    keys = list(unique)
+    budget = min(steps, options.verify_steps)
+    # a re-run costs start-up plus at most the observed run's time; 3x leaves room for a busy machine
+    base = RunSpec(script=os.path.abspath(script), args=list(args), cwd=os.getcwd(), steps=budget,
+                   timeout=60 + 3 * observe_s)
+    labels = ["baseline"] + [unique[k].label for k in keys]
+    progress("verify_start", runs=labels, steps=budget)
+    t0 = time.monotonic()
+    outcomes = run_many(base, [unique[k].interventions for k in keys], jobs=options.jobs,
+                        on_done=lambda i, r: progress("verify_run_done", label=labels[i], outcome=r))
+    baseline, by_key = outcomes[0], dict(zip(keys, outcomes[1:]))
+    for f, exps in planned:
+        if not baseline.ok:
+            f.tests = [{"change": "none (baseline re-run)", "outcome": baseline.outcome,
+                        "error": baseline.error}]
+            continue
+        BY_CODE[f.code].conclude(f, baseline, [(e, by_key[e.key]) for e in exps])
+    wall = time.monotonic() - t0
+    progress("verify_done", wall_s=wall)
+    return wall
+
+
+def diagnose_script(script: str, args: list[str] | tuple[str, ...] = (), options: Options | None = None,
+                    progress: Progress = _noop) -> tuple[Report, ScriptResult]:
+    """Run the script under observation, judge it, test the suspicions, return the report."""
+    options = options or Options()
+    t0 = time.monotonic()
+    progress("observe_start", script=script)
+    observer = Observer(max_steps=options.max_steps,
+                        deadline=None if options.timeout is None else t0 + options.timeout)
+    with observer:
+        result = run_script(script, list(args), quiet=options.quiet_script, timeout=options.timeout)
+    if result.namespace is not None:
+        observer.name_models(result.namespace)
+        result.namespace = None
+    trace = observer.trace
+    observe_s = time.monotonic() - t0
+    progress("observe_done", steps=trace.steps, outcome=result.outcome)
+
+    findings = judge(trace)
+    verify_s = 0.0
+    if options.verify and findings:
+        verify_s = verify(findings, script, list(args), trace.steps, observe_s, options, progress)
+    findings = rank(findings)
+    report = build_report(trace, findings, result, script, list(args))
+    report.wall_s = {"observe": round(observe_s, 3), "verify": round(verify_s, 3),
+                     "total": round(time.monotonic() - t0, 3)}
+    return report, result
+
+
+def build_report(trace: Trace, findings: list[Finding], result: ScriptResult, script: str | None,
+                 args: list[str]) -> Report:
+    series = trace.curve()
+    report = Report(status="healthy", findings=findings, steps_observed=trace.steps, script=script,
+                    args=args, outcome=result.outcome, exit_code=result.exit_code, error=result.error,
+                    torch_version=torch.__version__,
+                    loss_curve=[[s, v] for s, v in series.history])
+    if series.count:
+        report.loss_start, report.loss_end = curves.head(series), curves.tail(series)
+    worst = report.worst()
+    if result.outcome in ("crashed", "exit"):
+        report.status = "crashed"
+    elif trace.steps == 0:
+        report.status = "no_training"
+    elif worst in ("error", "warning"):
+        report.status = "problems"
+    report.summary = summarize(report, trace)
+    return report
+
+
+def summarize(report: Report, trace: Trace) -> str:
+    ranked = [f for f in report.findings if f.severity in ("error", "warning")]
+    if report.status == "no_training":
+        if trace.backward_calls == 0:
+            return ("No training happened: the script never called backward() and no optimizer "
+                    "stepped, so there is nothing to diagnose.")
+        return (f"No training happened: backward() ran {trace.backward_calls} times but no optimizer "
+                "ever called step(), so the weights never changed.")
+    lead = ""
+    if report.status == "crashed":
+        what = report.error or f"exit code {report.exit_code}"
+        lead = f"The script failed after {trace.steps} steps ({what}). "
+    if ranked:
+        top = ranked[0]
+        more = f" (+{len(ranked) - 1} more)" if len(ranked) > 1 else ""
+        state = "confirmed" if top.confidence == "confirmed" else "suspected"
+        return f"{lead}{top.title} [{top.category}, {state}]{more}."
+    if report.status == "crashed":
+        return f"{lead}No problem found in the steps before it."
+    if report.loss_start is not None and report.loss_end is not None and math.isfinite(report.loss_end):
+        return (f"Healthy: the loss went from {report.loss_start:.3g} to {report.loss_end:.3g} over "
+                f"{trace.steps} steps; no problem found.")
+    return f"Healthy: {trace.steps} steps observed; no problem found."

@@ -1,0 +1,20 @@
+# The seed's Example 1, verbatim: a 10->5->10 network asked to learn the 10-d identity.
+import torch
+import torch.nn as nn
+import torch.optim as optim
+
+# Under-parameterized model
+model = nn.Sequential(nn.Linear(10, 5), nn.ReLU(), nn.Linear(5, 10))
+loss_fn = nn.MSELoss()
+optimizer = optim.Adam(model.parameters(), lr=0.01)
+
+# Training loop (simplified)
+for epoch in range(1000):
+    input_data = torch.randn(64, 10)
+    target_data = input_data.clone()  # Identity mapping
+    output = model(input_data)
+    loss = loss_fn(output, target_data)
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    print(f"Epoch {epoch+1}, Loss: {loss.item()}")

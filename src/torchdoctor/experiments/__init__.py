@@ -1,0 +1,1 @@
+"""Code that re-runs training with one change and measures the result."""

@@ -1,0 +1,85 @@
+"""Single changes a hook can make to a training run without editing its code.
+
+Each intervention is a small serialisable object: the parent process plans it,
+a child process re-running the script applies it through the observer's hooks.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any, ClassVar
+
+import torch
+
+
+@dataclass
+class Intervention:
+    kind: ClassVar[str] = ""
+
+    def step_pre(self, optimizer: torch.optim.Optimizer) -> None:
+        """Called before every optimizer step."""
+
+    def step_post(self, optimizer: torch.optim.Optimizer) -> None:
+        """Called after every optimizer step."""
+
+    def forward(self, where: tuple[str, str], args: tuple, output: Any) -> Any:
+        """Called after every module forward; `where` is (model type, qualified name).
+        Returns a replacement output, or None to keep it."""
+        return None
+
+    @property
+    def label(self) -> str:
+        raise NotImplementedError
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, **asdict(self)}
+
+    @staticmethod
+    def from_dict(d: dict[str, Any]) -> "Intervention":
+        d = dict(d)
+        cls = KINDS[d.pop("kind")]
+        return cls(**d)
+
+
+@dataclass
+class ScaleLR(Intervention):
+    """Multiply every param group's learning rate by `factor` for each step.
+
+    The lr is scaled just before the step and restored just after, so an LR
+    scheduler attached to the optimizer keeps computing from its own values.
+    """
+    factor: float
+    kind: ClassVar[str] = "scale_lr"
+
+    def step_pre(self, optimizer):
+        self._saved = [g["lr"] for g in optimizer.param_groups]
+        for g in optimizer.param_groups:
+            g["lr"] = g["lr"] * self.factor
+
+    def step_post(self, optimizer):
+        for g, lr in zip(optimizer.param_groups, getattr(self, "_saved", [])):
+            g["lr"] = lr
+
+    @property
+    def label(self) -> str:
+        return f"learning rate ×{self.factor:g}"
+
+
+@dataclass
+class Bypass(Intervention):
+    """Replace one module's output by its input (removes a final Sigmoid, a Softmax…)."""
+    model_type: str
+    name: str
+    module_type: str
+    kind: ClassVar[str] = "bypass"
+
+    def forward(self, where, args, output):
+        if where == (self.model_type, self.name) and args and isinstance(args[0], torch.Tensor):
+            return args[0]
+        return None
+
+    @property
+    def label(self) -> str:
+        return f"{self.module_type} ({self.name}) bypassed"
+
+
+KINDS: dict[str, type[Intervention]] = {c.kind: c for c in (ScaleLR, Bypass)}
