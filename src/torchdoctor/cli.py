@@ -24,10 +24,10 @@ from .report.terminal import num, render
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 EXAMPLES_DIR = Path(__file__).parent / "examples" / "seed"
 DEMO = [
-    ("example1_bottleneck.py", "seed Example 1: 10->5->10 ReLU, Adam lr=0.01"),
-    ("example2_sigmoid.py", "seed Example 2: final Sigmoid, Adam lr=0.001"),
-    ("example3_high_lr.py", "seed Example 3: one Linear, Adam lr=1.0"),
-    ("healthy_identity.py", "healthy: 10->64->10 ReLU, Adam lr=0.01"),
+    ("example1_bottleneck.py", "seed 1: 10-5-10 ReLU"),
+    ("example2_sigmoid.py", "seed 2: final Sigmoid"),
+    ("example3_high_lr.py", "seed 3: Adam lr=1.0"),
+    ("healthy_identity.py", "healthy: 10-64-10"),
 ]
 
 
@@ -153,9 +153,9 @@ def demo(quiet: bool) -> None:
         report, _ = diagnose_script(str(path), [], Options(quiet_script=True),
                                     progress=_Progress(err, quiet))
         rows.append((label, report))
-    table = Table(title="torchdoctor demo", show_lines=True)
+    table = Table(title="torchdoctor demo: the seed's examples", show_lines=True)
     for col in ("example", "verdict", "top finding", "confirmation"):
-        table.add_column(col)
+        table.add_column(col, no_wrap=col != "confirmation")
     for label, report in rows:
         top = next((f for f in report.findings if f.severity in ("error", "warning")), None)
         if top is None:
@@ -164,10 +164,14 @@ def demo(quiet: bool) -> None:
             finding = f"{top.category}\n{top.location or ''}"
             v = top.verified
             if top.confidence == "confirmed" and v:
-                how = v["change"] if v.get("method") == "counterfactual" else "analytic floor"
-                conf = f"{num(v['before'])} -> {num(v['after'])}\n({how})"
+                how = v["change"] if v.get("method") == "counterfactual" else "plateau vs floor"
+                conf = f"loss {num(v['before'])} -> {num(v['after'])} ({how})"
             else:
                 conf = top.confidence
         table.add_row(label, report.status, finding, conf)
     Console().print(table)
-    Console().print(f"Full report of one: torchdoctor run {EXAMPLES_DIR / DEMO[0][0]}")
+    first = EXAMPLES_DIR / DEMO[0][0]
+    short = Path("examples", "seed", DEMO[0][0])           # the repository's examples/ link
+    if short.exists() and short.samefile(first):
+        first = short
+    Console().print(f"The full report of one: torchdoctor run {first}")

@@ -14,8 +14,10 @@ from .trace import Series
 # enough that its median ignores single noisy batches, short enough to be "the end".
 TAIL_SHARE = 0.10
 TAIL_MIN = 10
-HEAD_SHARE = 0.05
-HEAD_MIN = 5
+# The head is the first 1% of the steps, 5 to 20 of them: "where it started",
+# before a fast optimizer has already done most of the work.
+HEAD_SHARE = 0.01
+HEAD_MIN, HEAD_MAX = 5, 20
 
 
 def median(values: list[float]) -> float:
@@ -40,8 +42,8 @@ def tail(series: Series) -> float:
 
 
 def head(series: Series) -> float:
-    """Median of the first 5% of the steps: "the loss at the start"."""
-    n = max(HEAD_MIN, int(series.count * HEAD_SHARE))
+    """Median of the first 1% of the steps (5 to 20): "the loss at the start"."""
+    n = min(HEAD_MAX, max(HEAD_MIN, int(series.count * HEAD_SHARE)))
     return median(series.head[:n])
 
 

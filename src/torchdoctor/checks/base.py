@@ -102,6 +102,13 @@ def fmt(x: float) -> str:
     return f"{x:.3g}"
 
 
+def times(ratio: float) -> str:
+    """A ratio for a message: "1570x", "3.2x"."""
+    if not math.isfinite(ratio):
+        return "infinitely"
+    return f"{ratio:,.0f}x" if ratio >= 10 else f"{ratio:.2g}x"
+
+
 def sections(check: ModuleType) -> dict[str, str]:
     """The docstring's fixed sections, by name."""
     names = ("What it detects", "Why training fails", "Fix", "Evidence")

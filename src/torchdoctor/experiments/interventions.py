@@ -70,6 +70,7 @@ class Bypass(Intervention):
     model_type: str
     name: str
     module_type: str
+    shown_as: str = ""              # how the report names it, e.g. "model.3 (Sigmoid)"
     kind: ClassVar[str] = "bypass"
 
     def forward(self, where, args, output):
@@ -79,7 +80,7 @@ class Bypass(Intervention):
 
     @property
     def label(self) -> str:
-        return f"{self.module_type} ({self.name}) bypassed"
+        return f"{self.shown_as or self.module_type} bypassed"
 
 
 KINDS: dict[str, type[Intervention]] = {c.kind: c for c in (ScaleLR, Bypass)}

@@ -57,9 +57,10 @@ def _verification(f: Finding) -> Text:
                              f"{num(v['before'])} -> {num(v['after'])}")
     if f.confidence == "refuted":
         return Text("not confirmed: the re-run with the fix did no better", style="dim")
-    tried = [t for t in f.tests if t.get("error")]
-    why = f" ({tried[0]['error']})" if tried else ""
-    return Text("suspected: not confirmed by a re-run" + why, style="yellow")
+    failed = [t for t in f.tests if t.get("error")]
+    if failed:
+        return Text(f"suspected: the confirmation re-run failed ({failed[0]['error']})", style="yellow")
+    return Text("suspected: not confirmed", style="yellow")
 
 
 def finding_panel(i: int, f: Finding) -> Panel:
@@ -75,7 +76,8 @@ def finding_panel(i: int, f: Finding) -> Panel:
     if f.fix:
         parts.append(Text.assemble(("fix: ", "bold"), f.fix.get("summary", "")))
         if f.fix.get("code"):
-            parts.append(Syntax(f.fix["code"], "python", theme="ansi_dark", background_color="default"))
+            parts.append(Syntax(f.fix["code"], "python", theme="ansi_dark", background_color="default",
+                                word_wrap=True))
     return Panel(Group(*parts), title=head, title_align="left",
                  border_style=STYLE[f.severity] if f.severity != "info" else "dim")
 

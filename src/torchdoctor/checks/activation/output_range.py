@@ -130,7 +130,7 @@ def check(ctx: Context):
     rtext = f"[{lo:g}, {hi:g}]" if hi < INF else f"[{lo:g}, inf)"
     if name == "Softmax":
         rtext = "the probability simplex"
-    msg = (f"The prediction passes through {name} ({rtext}) but {share_outside:.0%} of the targets lie "
+    msg = (f"The prediction passes through {name} (outputs in {rtext}) but {share_outside:.0%} of the targets lie "
            f"outside it, so no model can get the loss below {fmt(floor)}. The loss ends at {fmt(observed)}"
            + (", on that floor." if on_floor else "."))
     f = make_finding(
@@ -147,7 +147,7 @@ def check(ctx: Context):
                       "change": f"none needed: the loss sits on the floor of any {name} output"}
     # addressable for a re-run only when a module (not a functional call) produced the output
     if loss.final_module_id:
-        f.plan_data["bypass"] = (*loss.final_module_id, name)
+        f.plan_data["bypass"] = (*loss.final_module_id, name, f"{final.type} at {var}.{final.name}")
     return [f]
 
 
@@ -155,7 +155,8 @@ def plan(finding):
     where = finding.plan_data.get("bypass")
     if not where:
         return []
-    return [Experiment([Bypass(model_type=where[0], name=where[1], module_type=where[2])])]
+    model_type, name, module_type, shown_as = where
+    return [Experiment([Bypass(model_type, name, module_type, shown_as)])]
 
 
 def conclude(finding, baseline, results):

@@ -24,11 +24,11 @@ Evidence:
 """
 from __future__ import annotations
 
-import math
-
 from ...capture import curves
 from ...experiments.interventions import ScaleLR
-from ..base import CONFIRM_FACTOR, Context, Experiment, fmt, improvement, make_finding, record_tests
+from ..base import Context, Experiment, fmt, make_finding, times
+from . import _lr
+from ._lr import first_lr, tail_update_ratio
 
 CODE = "O001"
 CATEGORY = "optim.lr_too_high"
@@ -41,6 +41,9 @@ DIVERGE_FACTOR = 1.5
 # ratio is 1.0-1.1 (both are window medians), on the seed's Adam lr=1.0 it is ~4000.
 REBOUND_FACTOR = 3.0
 FACTORS = (0.1, 0.01)
+# Divergence and NaN are errors even before a re-run; a confirmed bounce that a
+# smaller lr improves at least 10x is an error too, a smaller gain a warning.
+ERROR_GAIN = 10.0
 
 
 def check(ctx: Context):
@@ -51,26 +54,24 @@ def check(ctx: Context):
     c = curves.summarize(series)
     why = None
     if c.nonfinite_at is not None:
-        why = f"the loss became non-finite at step {c.nonfinite_at}"
+        why = f"The loss became non-finite at step {c.nonfinite_at}"
     elif c.end > c.start * DIVERGE_FACTOR:
-        why = f"the loss rose from {fmt(c.start)} to {fmt(c.end)}"
-    elif c.best > 0 and c.end > c.best * REBOUND_FACTOR:
-        why = (f"the loss reached {fmt(c.best)} and was thrown back up to {fmt(c.end)} "
-               f"({c.end / c.best:.3g}x its best)")
-    elif c.best == 0 and c.end > 0:
-        why = f"the loss reached 0 and was thrown back up to {fmt(c.end)}"
+        why = f"The loss rose from {fmt(c.start)} to {fmt(c.end)}"
+    elif c.end > max(c.best, 0.0) * REBOUND_FACTOR:
+        above = f" ({times(c.end / c.best)} its best)" if c.best > 0 else ""
+        why = f"The loss reached {fmt(c.best)} and was thrown back up to {fmt(c.end)}{above}"
     if why is None or not trace.optimizers:
         return []
-    lr = trace.lr.head[0] if trace.lr.count else trace.optimizers[0].groups[0].get("lr")
-    ratio = curves.median(trace.update_ratio.tail_values()[-curves.tail_window(trace.update_ratio.count):])
+    lr = first_lr(trace)
     f = make_finding(
         __name__, severity="error" if c.nonfinite_at is not None else "warning",
-        message=f"Suspected: {why} with lr={lr:g}.",
+        message=f"Suspected: {why[0].lower()}{why[1:]} with lr={lr:g}.",
         location=f"{trace.optimizers[0].type}(lr={lr:g})",
         evidence={"lr": lr, "loss_start": c.start, "loss_best": c.best, "loss_end": c.end,
-                  "nonfinite_step": c.nonfinite_at, "update_ratio": ratio, "steps": c.steps},
-        fix={"summary": "Lower the learning rate.", "code": f"lr={lr * 0.1:g}  # was {lr:g}"})
-    f.plan_data["lr"] = lr
+                  "nonfinite_step": c.nonfinite_at, "update_ratio": tail_update_ratio(trace),
+                  "steps": c.steps},
+        fix={"summary": "Lower the learning rate.", "code": f"lr={lr * FACTORS[0]:g}  # was {lr:g}"})
+    f.plan_data.update(lr=lr, symptom=why)
     return [f]
 
 
@@ -79,29 +80,4 @@ def plan(finding):
 
 
 def conclude(finding, baseline, results):
-    record_tests(finding, baseline, results)
-    before = baseline.end
-    ok = [(e, r) for e, r in results if r.ok and math.isfinite(r.end)]
-    if not ok:
-        return
-    # the lowest loss; within 10% of it, the larger learning rate trains faster
-    best_end = min(r.end for _, r in ok)
-    exp, run = next((e, r) for e, r in ok if r.end <= best_end * 1.1 + 1e-12)
-    factor = exp.interventions[0].factor
-    gain = improvement(before, run.end)
-    lr = finding.plan_data["lr"]
-    if gain >= CONFIRM_FACTOR:
-        finding.confidence = "confirmed"
-        finding.severity = "error"
-        finding.message = finding.message.replace("Suspected: ", "").rstrip(".") + \
-            f"; with lr={lr * factor:g} the same training reaches {fmt(run.end)} instead of {fmt(before)}."
-        finding.verified = {"method": "counterfactual", "metric": f"loss after {run.steps} steps",
-                            "before": before, "after": run.end, "change": f"lr {lr:g} -> {lr * factor:g}"}
-        finding.evidence["suggested_lr"] = lr * factor
-        finding.fix = {"summary": f"Lower the learning rate to {lr * factor:g}.",
-                       "code": f"lr={lr * factor:g}  # was {lr:g}"}
-    else:
-        finding.confidence = "refuted"
-        finding.severity = "info"
-        finding.message = finding.message.replace("Suspected: ", "Not confirmed: ").rstrip(".") + \
-            f", but a smaller learning rate does not help (best {fmt(run.end)} vs {fmt(before)})."
+    _lr.conclude(finding, baseline, results, verb="Lower", error_gain=ERROR_GAIN)

@@ -25,7 +25,9 @@ import math
 
 from ...capture import curves
 from ...experiments.interventions import ScaleLR
-from ..base import CONFIRM_FACTOR, Context, Experiment, fmt, improvement, make_finding, record_tests
+from ..base import CONFIRM_FACTOR, Context, Experiment, make_finding
+from . import _lr
+from ._lr import first_lr, tail_update_ratio
 
 CODE = "O002"
 CATEGORY = "optim.lr_too_low"
@@ -58,18 +60,16 @@ def check(ctx: Context):
     floor = ctx.floor()
     if floor is not None and c.end < floor * CONFIRM_FACTOR:
         return []                                       # a proven floor explains the level: no lr can halve it
-    lr = trace.lr.head[0] if trace.lr.count else trace.optimizers[0].groups[0].get("lr")
-    ratio = curves.median(trace.update_ratio.tail_values()[-curves.tail_window(trace.update_ratio.count):])
+    lr = first_lr(trace)
+    symptom = (f"The loss is still falling at the end ({c.falling:.0%} over the last "
+               f"{curves.tail_window(c.steps)} steps) and is still {c.end / c.start:.0%} of where it started")
     f = make_finding(
-        __name__, severity="warning",
-        message=(f"Suspected: the loss is still falling at the end ({c.falling:.0%} over the last "
-                 f"{curves.tail_window(c.steps)} steps) and is still {c.end / c.start:.0%} of where it "
-                 f"started, with lr={lr:g}."),
+        __name__, severity="warning", message=f"Suspected: {symptom[0].lower()}{symptom[1:]} with lr={lr:g}.",
         location=f"{trace.optimizers[0].type}(lr={lr:g})",
         evidence={"lr": lr, "loss_start": c.start, "loss_end": c.end, "falling_last_window": c.falling,
-                  "update_ratio": ratio, "steps": c.steps},
+                  "update_ratio": tail_update_ratio(trace), "steps": c.steps},
         fix={"summary": "Raise the learning rate.", "code": f"lr={lr * FACTOR:g}  # was {lr:g}"})
-    f.plan_data["lr"] = lr
+    f.plan_data.update(lr=lr, symptom=symptom)
     return [f]
 
 
@@ -78,23 +78,4 @@ def plan(finding):
 
 
 def conclude(finding, baseline, results):
-    record_tests(finding, baseline, results)
-    exp, run = results[0]
-    before, after = baseline.end, run.end
-    gain = improvement(before, after)
-    lr = finding.plan_data["lr"]
-    if run.ok and gain >= CONFIRM_FACTOR:
-        finding.confidence = "confirmed"
-        finding.severity = "error" if gain >= ERROR_GAIN else "warning"
-        finding.message = finding.message.replace("Suspected: ", "").rstrip(".") + \
-            f"; with lr={lr * FACTOR:g} the same training reaches {fmt(after)} instead of {fmt(before)}."
-        finding.verified = {"method": "counterfactual", "metric": f"loss after {run.steps} steps",
-                            "before": before, "after": after, "change": f"lr {lr:g} -> {lr * FACTOR:g}"}
-        finding.evidence["suggested_lr"] = lr * FACTOR
-        finding.fix = {"summary": f"Raise the learning rate to {lr * FACTOR:g}.",
-                       "code": f"lr={lr * FACTOR:g}  # was {lr:g}"}
-    else:
-        finding.confidence = "refuted"
-        finding.severity = "info"
-        finding.message = finding.message.replace("Suspected: ", "Not confirmed: ").rstrip(".") + \
-            f", but lr={lr * FACTOR:g} does not do better ({fmt(after)} vs {fmt(before)})."
+    _lr.conclude(finding, baseline, results, verb="Raise", error_gain=ERROR_GAIN)

@@ -1,0 +1,52 @@
+"""What the two learning-rate checks share: reading the lr and judging the lr re-runs."""
+from __future__ import annotations
+
+import math
+
+from ...capture import curves
+from ...capture.trace import Trace
+from ...report.model import Finding
+from ..base import CONFIRM_FACTOR, Experiment, RunOutcome, fmt, improvement, record_tests
+
+
+def first_lr(trace: Trace) -> float:
+    """The primary optimizer's first-group learning rate at the first step."""
+    return trace.lr.head[0] if trace.lr.count else float(trace.optimizers[0].groups[0].get("lr", math.nan))
+
+
+def tail_update_ratio(trace: Trace) -> float:
+    """Median ‖Δw‖/‖w‖ of the weight matrices over the last sampled steps."""
+    s = trace.update_ratio
+    return curves.median(s.tail_values()[-curves.tail_window(s.count):])
+
+
+def conclude(finding: Finding, baseline: RunOutcome, results: list[tuple[Experiment, RunOutcome]],
+             *, verb: str, error_gain: float) -> None:
+    """Confirm with the best lr re-run (a gain >= CONFIRM_FACTOR) or mark the suspicion refuted."""
+    record_tests(finding, baseline, results)
+    ok = [(e, r) for e, r in results if r.ok and math.isfinite(r.end)]
+    lr, symptom = finding.plan_data["lr"], finding.plan_data["symptom"]
+    before = baseline.end
+    if not ok:
+        return
+    # the lowest loss; within 10% of it, the larger learning rate (it trains faster)
+    best_end = min(r.end for _, r in ok)
+    exp, run = max(((e, r) for e, r in ok if r.end <= best_end * 1.1 + 1e-12),
+                   key=lambda er: er[0].interventions[0].factor)
+    new_lr = lr * exp.interventions[0].factor
+    gain = improvement(before, run.end)
+    if gain >= CONFIRM_FACTOR:
+        finding.confidence = "confirmed"
+        finding.severity = "error" if gain >= error_gain else "warning"
+        finding.message = (f"{symptom} with lr={lr:g}. With lr={new_lr:g} the same training reaches "
+                           f"{fmt(run.end)} instead of {fmt(before)} after {run.steps} steps.")
+        finding.verified = {"method": "counterfactual", "metric": f"loss after {run.steps} steps",
+                            "before": before, "after": run.end, "change": f"lr {lr:g} -> {new_lr:g}"}
+        finding.evidence["suggested_lr"] = new_lr
+        finding.fix = {"summary": f"{verb} the learning rate to {new_lr:g}.",
+                       "code": f"lr={new_lr:g}  # was {lr:g}"}
+    else:
+        finding.confidence = "refuted"
+        finding.severity = "info"
+        finding.message = (f"Not confirmed: {symptom[0].lower()}{symptom[1:]} with lr={lr:g}, but lr={new_lr:g} "
+                           f"does no better ({fmt(run.end)} vs {fmt(before)} after {run.steps} steps).")

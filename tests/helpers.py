@@ -1,0 +1,65 @@
+"""Test helpers: observe a tiny training loop in-process, run the CLI in a subprocess."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Callable
+
+import torch
+import torch.nn as nn
+
+from torchdoctor.capture.hooks import Observer, StopTraining
+from torchdoctor.capture.trace import Trace
+from torchdoctor.checks.base import Context
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPTS = Path(__file__).parent / "scripts"
+EXAMPLES = ROOT / "src" / "torchdoctor" / "examples" / "seed"
+
+
+def observe(train: Callable[[], None], **kw) -> Trace:
+    """Run `train` under an Observer and return its trace."""
+    obs = Observer(**kw)
+    with obs:
+        try:
+            train()
+        except StopTraining:
+            pass
+    return obs.trace
+
+
+def identity_training(model: nn.Module, lr: float, steps: int = 300, seed: int = 0,
+                      target_fn: Callable[[torch.Tensor], torch.Tensor] = lambda x: x.clone(),
+                      opt: str = "Adam", dim: int = 10) -> Callable[[], None]:
+    """The seed's training loop: fresh N(0,1) batches of 64, MSE against target_fn(x)."""
+    def train():
+        torch.manual_seed(seed)
+        loss_fn = nn.MSELoss()
+        optimizer = getattr(torch.optim, opt)(model.parameters(), lr=lr)
+        for _ in range(steps):
+            x = torch.randn(64, dim)
+            loss = loss_fn(model(x), target_fn(x))
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+    return train
+
+
+def context(trace: Trace) -> Context:
+    return Context(trace)
+
+
+def run_cli(*args: str, timeout: float = 120, cwd: str | os.PathLike | None = None):
+    """`python -m torchdoctor ARGS` in a subprocess: (returncode, stdout, stderr)."""
+    proc = subprocess.run([sys.executable, "-m", "torchdoctor", *map(str, args)], capture_output=True,
+                          text=True, timeout=timeout, cwd=cwd, stdin=subprocess.DEVNULL)
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+
+def ranked(report: dict) -> list[dict]:
+    """The error/warning findings, in report order (what bench/score.py ranks)."""
+    return [f for f in report["findings"] if f["severity"] in ("error", "warning")]
