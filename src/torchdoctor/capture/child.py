@@ -1,12 +1,14 @@
 """Entry point of a re-run: `python -m torchdoctor.capture.child SPEC.json`.
 
 Seeds every RNG the same way, installs the observer with the interventions of
-the spec, runs the script quietly for the given number of steps and writes the
-loss curve to the spec's output file.
+the spec, runs the script quietly for the given number of steps, with its file
+writes redirected into a scratch folder (sandbox.py), and writes the loss
+curve to the spec's output file.
 """
 from __future__ import annotations
 
 import json
+import os
 import random
 import sys
 import time
@@ -19,6 +21,7 @@ def main(spec_path: str) -> None:
 
     from ..experiments.interventions import Intervention
     from .hooks import Observer
+    from .sandbox import WriteSandbox
     from .script import run_script
 
     torch.manual_seed(spec["seed"])
@@ -31,7 +34,9 @@ def main(spec_path: str) -> None:
     interventions = [Intervention.from_dict(d) for d in spec["interventions"]]
     deadline = time.monotonic() + spec["timeout"]
     obs = Observer(max_steps=spec["steps"], deadline=deadline, interventions=interventions)
-    with obs:
+    files = os.path.join(os.path.dirname(spec["out"]), "files")    # removed by the parent
+    os.makedirs(files, exist_ok=True)
+    with WriteSandbox(files), obs:
         result = run_script(spec["script"], spec["args"], quiet=True, timeout=spec["timeout"])
     out = {"outcome": result.outcome, "steps": obs.trace.steps, "error": result.error,
            "loss": obs.trace.curve().to_dict()}
