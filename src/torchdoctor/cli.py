@@ -64,17 +64,22 @@ class _Progress:
     def __call__(self, event: str, **info: Any) -> None:
         if self.quiet:
             return
-        c = self.console
+        c = functools.partial(self.console.print, soft_wrap=True)
         if event == "observe_start":
-            c.print(f"[dim]torchdoctor: running {info['script']} under observation[/]")
+            c(f"[dim]torchdoctor: running {info['script']} under observation[/]")
+        elif event == "observe_done":
+            if info["outcome"] == "max_steps":
+                c(f"[dim]torchdoctor: stopped the script after {info['steps']} steps (--max-steps)[/]")
+            elif info["outcome"] == "timeout":
+                c(f"[dim]torchdoctor: stopped the script after {info['wall_s']:.0f} s (--timeout)[/]")
         elif event == "verify_start":
             runs = info["runs"]
-            c.print(f"[dim]torchdoctor: testing suspicions with {len(runs)} re-runs of "
-                    f"{info['steps']} steps ({', '.join(runs)})[/]")
+            c(f"[dim]torchdoctor: testing suspicions with {len(runs)} re-runs of "
+              f"{info['steps']} steps ({', '.join(runs)})[/]")
         elif event == "verify_run_done":
             r = info["outcome"]
             what = f"loss at the end {num(r.end)}" if r.ok else (r.error or r.outcome)
-            c.print(f"[dim]  re-run with {info['label']}: {what} ({r.wall_s:.1f} s)[/]")
+            c(f"[dim]  re-run with {info['label']}: {what} ({r.wall_s:.1f} s)[/]")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -116,12 +121,9 @@ def run(script: str, script_args: tuple[str, ...], json_path: str | None, max_st
         sys.stderr.flush()
     if report.status == "crashed":
         what = report.error or f"it exited with code {report.exit_code}"
-        err.print(f"[bold red]torchdoctor: the script failed:[/] {what}. "
-                  f"The diagnosis below covers the {report.steps_observed} steps before that.")
-    elif report.outcome == "max_steps":
-        err.print(f"[dim]torchdoctor: stopped the script after {report.steps_observed} steps (--max-steps).[/]")
-    elif report.outcome == "timeout":
-        err.print(f"[dim]torchdoctor: stopped the script after {timeout:g} s (--timeout).[/]")
+        covers = (f"The diagnosis below covers the {report.steps_observed} steps before that."
+                  if report.steps_observed else "It failed before its first optimizer step.")
+        err.print(f"[bold red]torchdoctor: the script failed:[/] {what}. {covers}", soft_wrap=True)
     render(report, err)
     if json_path:
         try:
@@ -164,8 +166,10 @@ def demo(quiet: bool) -> None:
             finding = f"{top.category}\n{top.location or ''}"
             v = top.verified
             if top.confidence == "confirmed" and v:
-                how = v["change"] if v.get("method") == "counterfactual" else "plateau vs floor"
-                conf = f"loss {num(v['before'])} -> {num(v['after'])} ({how})"
+                if v.get("method") == "counterfactual":
+                    conf = f"loss {num(v['before'])} -> {num(v['after'])} with {v['change']}"
+                else:
+                    conf = f"plateau {num(v['before'])} sits on the floor {num(v['after'])}"
             else:
                 conf = top.confidence
         table.add_row(label, report.status, finding, conf)

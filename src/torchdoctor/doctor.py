@@ -113,7 +113,7 @@ def diagnose_script(script: str, args: list[str] | tuple[str, ...] = (), options
         result.namespace = None
     trace = observer.trace
     observe_s = time.monotonic() - t0
-    progress("observe_done", steps=trace.steps, outcome=result.outcome)
+    progress("observe_done", steps=trace.steps, outcome=result.outcome, wall_s=observe_s)
 
     findings = judge(trace)
     verify_s = 0.0

@@ -15,7 +15,7 @@ def test_catches_the_seed_example_1_with_the_pca_floor():
     torch.manual_seed(0)
     [f] = findings(nn.Sequential(nn.Linear(10, 5), nn.ReLU(), nn.Linear(5, 10)))
     assert f.category == "capacity.bottleneck" and f.severity == "error"
-    assert f.location == "Sequential.0 (Linear)"
+    assert f.location == "model.0 (Linear)"
     assert f.evidence["narrowest_width"] == 5 and f.evidence["target_dim"] == 10
     assert 0.45 <= f.evidence["loss_floor"] <= 0.55          # 5 of 10 unit-variance directions lost
     assert f.evidence["prediction_rank"] == 5

@@ -58,8 +58,8 @@ def test_high_lr_conclusion_picks_the_best_rate_or_refutes():
 def test_low_lr_suspects_a_slow_run_and_is_quiet_on_a_converged_one():
     model = nn.Sequential(nn.Linear(10, 10), nn.ReLU(), nn.Linear(10, 10))
     [f] = lr_too_low.check(Context(trace_of(model, lr=0.001)))
-    assert f.category == "optim.lr_too_low" and f.evidence["falling_last_window"] >= 0.1
-    assert [e.interventions[0].factor for e in lr_too_low.plan(f)] == [10.0]
+    assert f.category == "optim.lr_too_low" and f.evidence["falling_last_30pct"] >= 0.25
+    assert [e.interventions[0].factor for e in lr_too_low.plan(f)] == [10.0, 100.0]
     healthy = nn.Sequential(nn.Linear(10, 64), nn.ReLU(), nn.Linear(64, 10))
     assert lr_too_low.check(Context(trace_of(healthy, lr=0.01))) == []
 

@@ -19,7 +19,7 @@ def findings(model, target_fn=lambda x: x.clone(), lr=0.001, steps=300):
 def test_catches_a_sigmoid_before_mse_on_normal_targets():
     [f] = findings(nn.Sequential(nn.Linear(10, 10), nn.ReLU(), nn.Linear(10, 10), nn.Sigmoid()))
     assert f.category == "activation.output_range" and f.severity == "error"
-    assert f.location == "Sequential.3 (Sigmoid)"
+    assert f.location == "model.3 (Sigmoid)"
     assert 0.55 <= f.evidence["loss_floor"] <= 0.60           # E[dist(t, [0,1])^2] for t ~ N(0,1) = 0.575
     assert abs(f.evidence["targets_outside_range"] - 0.66) < 0.03
     assert f.plan_data["bypass"][:3] == ("Sequential", "3", "Sigmoid")

@@ -47,14 +47,17 @@ def head(series: Series) -> float:
     return median(series.head[:n])
 
 
-def before_tail(series: Series) -> float:
-    """Median of the window just before the tail, as long as the tail (for "still falling")."""
-    w = tail_window(series.count)
-    vals = series.tail_values()
-    if len(vals) >= 2 * w:
-        return median(vals[-2 * w:-w])
-    hist = [v for s, v in series.history if series.count - 2 * w <= s < series.count - w]
-    return median(hist)
+# "Still falling" compares the end with a window this share of the run earlier:
+# adjacent windows are too close for a slow, noisy descent to show above the noise.
+FALLING_SPAN = 0.30
+
+
+def earlier(series: Series, span: float = FALLING_SPAN) -> float:
+    """Median of a tail-sized window ending `span` of the run before the end."""
+    n, w = series.count, tail_window(series.count)
+    back = int(n * span)
+    pts = [v for s, v in series.history if n - back - w <= s < n - back]
+    return median(pts)
 
 
 def best_window(series: Series) -> float:
@@ -72,19 +75,20 @@ class CurveSummary:
     steps: int
     start: float            # head median
     end: float              # tail median
-    before_end: float       # median of the window before the tail
+    earlier: float          # median of a tail-sized window 30% of the run before the end
     best: float             # lowest windowed median anywhere
     nonfinite_at: int | None
 
     @property
     def falling(self) -> float:
-        """Relative drop over the last window: (before_end - end) / before_end."""
-        if not (math.isfinite(self.before_end) and math.isfinite(self.end)) or self.before_end <= 0:
+        """Relative drop over the last 30% of the run: (earlier - end) / earlier."""
+        if not (math.isfinite(self.earlier) and math.isfinite(self.end)) or self.earlier <= 0:
             return 0.0
-        return (self.before_end - self.end) / self.before_end
+        return (self.earlier - self.end) / self.earlier
 
 
 def summarize(series: Series) -> CurveSummary:
-    return CurveSummary(steps=series.count, start=head(series), end=tail(series),
-                        before_end=before_tail(series), best=best_window(series),
+    start = head(series)
+    return CurveSummary(steps=series.count, start=start, end=tail(series),
+                        earlier=earlier(series), best=min(start, best_window(series)),
                         nonfinite_at=series.first_nonfinite)

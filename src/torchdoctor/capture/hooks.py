@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import functools
 import math
+import os
 import re
+import sys
 import time
 from typing import Any, Callable, Iterable
 
@@ -50,6 +52,36 @@ TARGET_ROWS = 8192          # rows of targets kept (PCA floors need a few thousa
 ROWS_PER_CALL = 256         # rows offered to the reservoir per sampled loss call
 UPDATE_SAMPLE = 4096        # elements per weight tensor used to measure update sizes
 MAX_LEAVES = 2000           # leaf modules recorded per model
+
+
+# Frames inside these folders are not the user's: skipped when looking for the
+# variable name a script gave its model.
+_SKIP_DIRS = (os.path.dirname(torch.__file__) + os.sep, os.path.dirname(os.path.dirname(__file__)) + os.sep)
+_EXAMPLES_DIR = os.path.join(_SKIP_DIRS[1], "examples") + os.sep
+
+
+def _internal(filename: str) -> bool:
+    return filename.startswith(_SKIP_DIRS) and not filename.startswith(_EXAMPLES_DIR)
+
+
+def caller_name(module: torch.nn.Module) -> str | None:
+    """The name the calling code uses for `module` ("model", or "net" for self.net)."""
+    f = sys._getframe(1)
+    for _ in range(12):
+        if f is None:
+            return None
+        if not _internal(f.f_code.co_filename):
+            for name, value in list(f.f_locals.items()):
+                if value is module:
+                    return name
+            owner = f.f_locals.get("self")
+            if owner is not None and hasattr(owner, "__dict__"):
+                for name, value in list(vars(owner).items()):
+                    if value is module:
+                        return name
+            return None                       # only the first frame of user code
+        f = f.f_back
+    return None
 
 
 class StopTraining(BaseException):
@@ -152,6 +184,8 @@ class Observer:
     def name_models(self, namespace: dict[str, Any]) -> None:
         """Give each model the script's variable name for it ("model" rather than "Sequential")."""
         for root in self._roots.values():
+            if self.trace.models[root.index].var != type(root.module).__name__:
+                continue                                  # already named where it was called
             for var, value in namespace.items():
                 if value is root.module and not var.startswith("_"):
                     self.trace.models[root.index].var = var
@@ -162,7 +196,7 @@ class Observer:
         if self._depth == 0 and not isinstance(module, torch.nn.modules.loss._Loss):
             root = self._roots.get(id(module))
             if root is None:
-                info = ModelInfo(var=type(module).__name__, type=type(module).__name__,
+                info = ModelInfo(var=caller_name(module) or type(module).__name__, type=type(module).__name__,
                                  params=sum(p.numel() for p in module.parameters()),
                                  trainable=sum(p.numel() for p in module.parameters() if p.requires_grad))
                 root = _Root(module, len(self.trace.models))

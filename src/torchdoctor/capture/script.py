@@ -76,7 +76,7 @@ def run_script(path: str, args: list[str], *, quiet: bool = False,
     try:
         code = load_source(path)
     except SyntaxError as e:
-        return ScriptResult("crashed", error=f"SyntaxError: {e}",
+        return ScriptResult("crashed", exit_code=1, error=f"SyntaxError: {e}",
                             traceback="".join(traceback.format_exception_only(type(e), e)))
     module = types.ModuleType("__main__")
     module.__dict__.update({"__file__": path, "__builtins__": builtins, "__cached__": None,
@@ -104,9 +104,10 @@ def run_script(path: str, args: list[str], *, quiet: bool = False,
             result = ScriptResult("exit", exit_code=code_ if isinstance(code_, int) else 1,
                                   error=None if isinstance(code_, int) else str(code_))
     except KeyboardInterrupt:
-        result = ScriptResult("interrupted", error="KeyboardInterrupt")
+        result = ScriptResult("interrupted", exit_code=130, error="KeyboardInterrupt")
     except BaseException as e:  # the script's own failure, reported, never re-raised
-        result = ScriptResult("crashed", error=_one_line(e), traceback=_user_traceback(e))
+        # exit code 1: what `python SCRIPT` would have exited with
+        result = ScriptResult("crashed", exit_code=1, error=_one_line(e), traceback=_user_traceback(e))
     finally:
         sys.argv = saved_argv
         sys.path[:] = saved_path

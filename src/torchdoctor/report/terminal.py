@@ -65,8 +65,8 @@ def _verification(f: Finding) -> Text:
 
 def finding_panel(i: int, f: Finding) -> Panel:
     head = Text.assemble((f"{i}. ", "bold"), (f.severity.upper(), STYLE[f.severity]), "  ",
-                         (f.title, "bold"), "  ", (f"{f.category} [{f.code}]", "dim"))
-    parts: list[Any] = []
+                         (f.category, "bold"), (f" [{f.code}]", "dim"))
+    parts: list[Any] = [Text(f.title, style="bold")]
     if f.location:
         parts.append(Text.assemble(("at ", "dim"), f.location))
     parts.append(Text(f.message))
@@ -82,17 +82,19 @@ def finding_panel(i: int, f: Finding) -> Panel:
                  border_style=STYLE[f.severity] if f.severity != "info" else "dim")
 
 
-def render(report: Report, console: Console, *, show_info: bool = True) -> None:
+def render(report: Report, console: Console) -> None:
     status = Text.assemble(("torchdoctor: ", "bold"), (report.status, STATUS_STYLE.get(report.status, "")),
                            " - ", report.summary)
     console.print()
-    console.print(status)
-    shown = [f for f in report.findings if show_info or f.severity != "info"]
-    for i, f in enumerate(shown, 1):
+    console.print(status, soft_wrap=True)
+    main = [f for f in report.findings if f.severity != "info"]
+    for i, f in enumerate(main, 1):
         console.print(finding_panel(i, f))
-    hidden = len(report.findings) - len(shown)
-    if hidden:
-        console.print(Text(f"({hidden} unconfirmed suspicion(s) not shown)", style="dim"))
+    ruled_out = [f for f in report.findings if f.severity == "info"]
+    if ruled_out:
+        console.print(Text("Checked and ruled out:", style="dim"))
+        for f in ruled_out:
+            console.print(Text(f"  - {f.category}: {f.message}", style="dim"))
     if report.wall_s:
         w = report.wall_s
         console.print(Text(f"{report.steps_observed} steps observed in {w.get('observe', 0):.1f} s; "

@@ -2,9 +2,9 @@
 
 What it detects:
     A loss that is still clearly falling at the end of training while it is
-    still high compared with where it started, confirmed by re-running the
-    training with the learning rate x10, which reaches a far lower loss in the
-    same number of steps.
+    still high compared with where it started, or one that made almost no
+    progress at all, confirmed by re-running the training with the learning
+    rate x10 and x100, one of which reaches a far lower loss in the same number of steps.
 
 Why training fails:
     Each step moves the weights only a little, so training needs many times
@@ -15,7 +15,7 @@ Fix:
     Raise the learning rate (the confirmation run names the value that worked).
 
 Evidence:
-    The loss at the start and at the end, how much it fell over the last 10% of
+    The loss at the start and at the end, how much it fell over the last 30% of
     the steps, the update/weight ratio (healthy runs are near 1e-3), and the
     loss the larger learning rate reaches at equal steps.
 """
@@ -25,7 +25,7 @@ import math
 
 from ...capture import curves
 from ...experiments.interventions import ScaleLR
-from ..base import CONFIRM_FACTOR, Context, Experiment, make_finding
+from ..base import CONFIRM_FACTOR, Context, Experiment, fmt, make_finding
 from . import _lr
 from ._lr import first_lr, tail_update_ratio
 
@@ -34,14 +34,20 @@ CATEGORY = "optim.lr_too_low"
 TITLE = "The learning rate is too low"
 PRIORITY = 60
 
-# Still falling: the tail median is at least 10% below the window before it.
-# A converged run, even a noisy one, moves by a few percent between windows.
-FALLING = 0.10
-# Still high: the loss at the end is at least 2% of the loss at the start. A run
-# that already removed 98% of its initial loss is not held back by its lr.
-LEVEL = 0.02
-FACTOR = 10.0
-# A confirmed x10 gain of at least this much is an error, a smaller one a warning.
+# Still falling: the tail median is at least 25% below where it was 30% of the
+# run earlier (curves.FALLING_SPAN). The seed's lr=0.001 case drops 41-55% there;
+# runs on a plateau (seed examples 1 and 2, the benchmark's autoencoder) < 10%.
+FALLING = 0.25
+# Still high: the loss at the end is at least 5% of the loss at the start. The
+# healthy seed example and the benchmark's healthy controls end below 0.5% of
+# their start (or sit on a floor, see NO_PROGRESS); the seed's lr=0.001 case ends at 9-12%.
+LEVEL = 0.05
+# No progress: the loss ends above half of where it started. Any cause can do
+# that; this check only asks the re-run whether a larger step would have helped
+# (healthy runs that start near their floor are refuted there, at the cost of one re-run).
+NO_PROGRESS = 0.5
+FACTORS = (10.0, 100.0)
+# A confirmed gain of at least this much is an error, a smaller one a warning.
 ERROR_GAIN = 10.0
 
 
@@ -55,26 +61,32 @@ def check(ctx: Context):
     c = curves.summarize(series)
     if c.nonfinite_at is not None or not (c.start > 0 and math.isfinite(c.end)):
         return []
-    if c.falling < FALLING or c.end / c.start < LEVEL:
+    share = c.end / c.start
+    if c.falling >= FALLING and share >= LEVEL:
+        symptom = (f"The loss is still falling at the end ({c.falling:.0%} lower than "
+                   f"{int(c.steps * curves.FALLING_SPAN)} steps before) and has only come down to "
+                   f"{share:.0%} of where it started")
+    elif share >= NO_PROGRESS:
+        symptom = (f"The loss made little progress: it went from {fmt(c.start)} to {fmt(c.end)} "
+                   f"in {c.steps} steps")
+    else:
         return []
     floor = ctx.floor()
     if floor is not None and c.end < floor * CONFIRM_FACTOR:
         return []                                       # a proven floor explains the level: no lr can halve it
     lr = first_lr(trace)
-    symptom = (f"The loss is still falling at the end ({c.falling:.0%} over the last "
-               f"{curves.tail_window(c.steps)} steps) and is still {c.end / c.start:.0%} of where it started")
     f = make_finding(
         __name__, severity="warning", message=f"Suspected: {symptom[0].lower()}{symptom[1:]} with lr={lr:g}.",
         location=f"{trace.optimizers[0].type}(lr={lr:g})",
-        evidence={"lr": lr, "loss_start": c.start, "loss_end": c.end, "falling_last_window": c.falling,
+        evidence={"lr": lr, "loss_start": c.start, "loss_end": c.end, "falling_last_30pct": c.falling,
                   "update_ratio": tail_update_ratio(trace), "steps": c.steps},
-        fix={"summary": "Raise the learning rate.", "code": f"lr={lr * FACTOR:g}  # was {lr:g}"})
+        fix={"summary": "Raise the learning rate.", "code": f"lr={lr * FACTORS[0]:g}  # was {lr:g}"})
     f.plan_data.update(lr=lr, symptom=symptom)
     return [f]
 
 
 def plan(finding):
-    return [Experiment([ScaleLR(FACTOR)])]
+    return [Experiment([ScaleLR(x)]) for x in FACTORS]
 
 
 def conclude(finding, baseline, results):
