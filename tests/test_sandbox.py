@@ -14,7 +14,9 @@ def test_writes_are_redirected_and_read_back_and_user_files_survive(tmp_path):
     user.mkdir(), box.mkdir()
     (user / "log.txt").write_text("real run\n")
     (user / "old.pt").write_text("keep me")
-    with WriteSandbox(str(box)):
+    (tmp_path / "systmp").mkdir()
+    # the user's folder here lies in pytest's temp folder: tell the sandbox the system's is elsewhere
+    with WriteSandbox(str(box), temp_dir=str(tmp_path / "systmp")):
         with open(user / "log.txt", "a") as f:                  # append: sees the old content, in the box
             f.write("re-run\n")
         assert (user / "log.txt").read_text() == "real run\nre-run\n"
@@ -27,6 +29,18 @@ def test_writes_are_redirected_and_read_back_and_user_files_survive(tmp_path):
     assert (user / "log.txt").read_text() == "real run\n"
     assert (user / "old.pt").read_text() == "keep me"
     assert sorted(p.name for p in user.iterdir()) == ["log.txt", "old.pt"]
+
+
+def test_temp_folders_the_rerun_creates_work_normally(tmp_path):
+    import tempfile
+    box = tmp_path / "box"
+    box.mkdir()
+    with WriteSandbox(str(box)):
+        d = tempfile.mkdtemp()
+        with open(os.path.join(d, "a.txt"), "w") as f:
+            f.write("x")
+        assert os.listdir(d) == ["a.txt"]
+    assert os.path.exists(os.path.join(d, "a.txt"))
 
 
 def test_confirmation_reruns_do_not_write_the_users_files(diagnose_cli, tmp_path):

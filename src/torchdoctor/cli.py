@@ -1,7 +1,7 @@
 """The command line: `torchdoctor run [OPTIONS] SCRIPT [ARGS...]` and `torchdoctor demo`.
 
 Exit codes: 0 no finding at or above --fail-on; 1 findings; 2 usage error or
-the script itself failed; 3 torchdoctor itself failed (a bug).
+the script itself failed; 3 torchdoctor itself failed (a bug); 130 interrupted.
 """
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from .doctor import VERIFY_STEPS, Options, diagnose_script
 from .report.model import Report
 from .report.terminal import num, render
 
-EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
+EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 EXAMPLES_DIR = Path(__file__).parent / "examples" / "seed"
 DEMO = [
     ("example1_bottleneck.py", "seed 1: 10-5-10 ReLU"),
@@ -45,7 +45,7 @@ def _guard(fn):
             raise
         except KeyboardInterrupt:
             _stderr().print("torchdoctor: interrupted")
-            sys.exit(130)
+            sys.exit(EXIT_INTERRUPTED)
         except Exception as e:  # a bug of ours: say so plainly
             if os.environ.get("TORCHDOCTOR_DEBUG"):
                 traceback.print_exc()
@@ -102,7 +102,7 @@ def main() -> None:
               help="Optimizer steps of each confirmation run (compared at equal steps).")
 @click.option("--jobs", type=click.IntRange(min=1), help="Confirmation runs in parallel [default: one per core].")
 @click.option("-q", "--quiet", is_flag=True, help="No progress messages.")
-@click.argument("script", type=click.Path(exists=True, dir_okay=False))
+@click.argument("script")
 @click.argument("script_args", nargs=-1, type=click.UNPROCESSED)
 @_guard
 def run(script: str, script_args: tuple[str, ...], json_path: str | None, max_steps: int | None,
@@ -113,6 +113,14 @@ def run(script: str, script_args: tuple[str, ...], json_path: str | None, max_st
     Options for torchdoctor come before SCRIPT; everything after it is the script's own.
     """
     err = _stderr()
+    if script.startswith("-") and not os.path.exists(script):
+        raise click.UsageError(f"No such option: {script}")
+    if not os.path.exists(script):
+        raise click.BadParameter(f"file {script!r} does not exist", param_hint="SCRIPT")
+    if not os.path.isfile(script):
+        raise click.BadParameter(f"{script!r} is not a file", param_hint="SCRIPT")
+    if json_path:
+        json_path = _check_output(json_path, script)
     options = Options(max_steps=max_steps, timeout=timeout, verify=not no_verify,
                       verify_steps=verify_steps, jobs=jobs)
     report, result = diagnose_script(script, script_args, options, progress=_Progress(err, quiet))
@@ -124,6 +132,9 @@ def run(script: str, script_args: tuple[str, ...], json_path: str | None, max_st
         covers = (f"The diagnosis below covers the {report.steps_observed} steps before that."
                   if report.steps_observed else "It failed before its first optimizer step.")
         err.print(f"[bold red]torchdoctor: the script failed:[/] {what}. {covers}", soft_wrap=True)
+    elif report.outcome == "interrupted":
+        err.print("[bold yellow]torchdoctor: interrupted:[/] the diagnosis below covers the "
+                  f"{report.steps_observed} steps before Ctrl-C (no confirmation runs).", soft_wrap=True)
     render(report, err)
     if json_path:
         try:
@@ -134,7 +145,25 @@ def run(script: str, script_args: tuple[str, ...], json_path: str | None, max_st
     sys.exit(exit_code(report, fail_on))
 
 
+def _check_output(path: str, script: str) -> str:
+    """An absolute path for the JSON report, checked before the (long) run, never the script."""
+    p = Path(path).expanduser().resolve()
+    if p.exists() and p.samefile(script):
+        raise click.BadParameter("is the script itself; choose another file", param_hint="--json")
+    if p.suffix == ".py" and p.exists():
+        raise click.BadParameter(f"{path} is a Python file; refusing to overwrite it", param_hint="--json")
+    if p.is_dir():
+        raise click.BadParameter(f"{path} is a folder", param_hint="--json")
+    if not p.parent.is_dir():
+        raise click.BadParameter(f"folder {p.parent} does not exist", param_hint="--json")
+    if not os.access(p.parent, os.W_OK):
+        raise click.BadParameter(f"folder {p.parent} is not writable", param_hint="--json")
+    return str(p)
+
+
 def exit_code(report: Report, fail_on: str) -> int:
+    if report.interrupted:
+        return EXIT_INTERRUPTED
     if report.status == "crashed":
         return EXIT_USAGE
     levels = {"error": ("error",), "warning": ("error", "warning"), "never": ()}[fail_on]

@@ -87,6 +87,13 @@ def verify(findings: list[Finding], script: str, args: list[str], steps: int, ob
     outcomes = run_many(base, [unique[k].interventions for k in keys], jobs=options.jobs,
                         on_done=lambda i, r: progress("verify_run_done", label=labels[i], outcome=r))
     baseline, by_key = outcomes[0], dict(zip(keys, outcomes[1:]))
+    if baseline.ok and baseline.steps < budget // 2:
+        # the script did not train again the same way (it resumed from a checkpoint, or
+        # stopped early): the re-runs cannot be compared with the observed run
+        baseline.outcome, baseline.error = "error", (
+            f"the baseline re-run trained only {baseline.steps} of {budget} steps "
+            "(does the script resume from a checkpoint?)")
+        baseline.loss = None
     for f, exps in planned:
         if not baseline.ok:
             f.tests = [{"change": "none (baseline re-run)", "outcome": baseline.outcome,
@@ -116,11 +123,20 @@ def diagnose_script(script: str, args: list[str] | tuple[str, ...] = (), options
     progress("observe_done", steps=trace.steps, outcome=result.outcome, wall_s=observe_s)
 
     findings = judge(trace)
-    verify_s = 0.0
-    if options.verify and findings:
-        verify_s = verify(findings, script, list(args), trace.steps, observe_s, options, progress)
+    verify_s, interrupted = 0.0, result.outcome == "interrupted"
+    if options.verify and findings and not interrupted:
+        try:
+            verify_s = verify(findings, script, list(args), trace.steps, observe_s, options, progress)
+        except KeyboardInterrupt:
+            interrupted = True
     findings = rank(findings)
     report = build_report(trace, findings, result, script, list(args))
+    report.interrupted = interrupted
+    if interrupted and result.outcome != "interrupted":
+        report.notes.append("Ctrl-C stopped the confirmation runs: findings that needed one stay suspected.")
+    if observer.internal_errors:
+        report.notes.append(f"torchdoctor's observation hit an internal error {observer.internal_errors} "
+                            f"time(s) and recorded less than usual: {observer.internal_error}")
     report.wall_s = {"observe": round(observe_s, 3), "verify": round(verify_s, 3),
                      "total": round(time.monotonic() - t0, 3)}
     return report, result

@@ -95,6 +95,22 @@ class StopTraining(BaseException):
         self.reason = reason
 
 
+def _safe(fn: Callable) -> Callable:
+    """A hook body that never raises into the user's script: an error inside
+    torchdoctor is recorded (Observer.internal_errors) and the script goes on.
+    StopTraining is a BaseException and passes through on purpose."""
+    @functools.wraps(fn)
+    def wrapper(self: "Observer", *args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(self, *args, **kwargs)
+        except Exception as e:
+            self.internal_errors += 1
+            if self.internal_error is None:
+                self.internal_error = f"{type(e).__name__}: {e} (in {fn.__name__})"
+            return None
+    return wrapper
+
+
 def node_name(node: Any) -> str:
     return re.sub(r"\d+$", "", type(node).__name__)
 
@@ -138,6 +154,11 @@ class Observer:
         self._upd_before: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
         self._upd_idx: dict[int, torch.Tensor] = {}
         self._t0 = 0.0
+        self._stop: str | None = None             # set once a budget is reached: every later hook raises again
+        self.internal_errors = 0
+        self.internal_error: str | None = None
+        self._pre_interventions = any(type(i).forward_pre is not Intervention.forward_pre
+                                      for i in self.interventions)
 
     # ---- install / remove -------------------------------------------------
     def __enter__(self) -> "Observer":
@@ -191,8 +212,27 @@ class Observer:
                     self.trace.models[root.index].var = var
                     break
 
+    def stop(self, reason: str) -> None:
+        """End the script at the next hook (and every hook after it, in case the script
+        swallows the first StopTraining with a bare `except:`)."""
+        self._stop = reason
+
     # ---- forward ----------------------------------------------------------
-    def _forward_pre(self, module: torch.nn.Module, args: tuple) -> None:
+    def _forward_pre(self, module: torch.nn.Module, args: tuple) -> Any:
+        if self._stop is not None:
+            raise StopTraining(self._stop)
+        return self._forward_pre_safe(module, args)
+
+    @_safe
+    def _forward_pre_safe(self, module: torch.nn.Module, args: tuple) -> Any:
+        replaced = None
+        if self._pre_interventions and self._stack and self._stack[-1] is not None:
+            root = self._stack[-1]
+            where = (type(root.module).__name__, root.names.get(id(module), "?"))
+            for iv in self.interventions:
+                r = iv.forward_pre(where, args)
+                if r is not None:
+                    replaced = args = r
         if self._depth == 0 and not isinstance(module, torch.nn.modules.loss._Loss):
             root = self._roots.get(id(module))
             if root is None:
@@ -209,7 +249,9 @@ class Observer:
         elif self._depth == 0:
             self._stack.append(None)
         self._depth += 1
+        return replaced
 
+    @_safe
     def _forward_post(self, module: torch.nn.Module, args: tuple, output: Any) -> Any:
         self._depth = max(0, self._depth - 1)
         root = self._stack[-1] if self._stack else None
@@ -273,6 +315,7 @@ class Observer:
             return out
         return loss_fn
 
+    @_safe
     def _on_loss(self, kind: str, pred: torch.Tensor, target: torch.Tensor, kwargs: dict) -> None:
         info = next((l for l in self.trace.losses if l.kind == kind), None)
         if info is None:
@@ -286,7 +329,7 @@ class Observer:
         if info.model is None and pred.grad_fn is not None:
             self._resolve_prediction(info, pred)
         if _sampled(info.calls - 1) and pred.dim() > 0 and target.dim() > 0 \
-                and pred.shape[0] == target.shape[0]:
+                and pred.shape[0] == target.shape[0] and pred.numel() > 0 and target.numel() > 0:
             info.targets.add_many(target, ROWS_PER_CALL)
             info.last_preds = pred.detach()[:ROWS_PER_CALL].reshape(min(len(pred), ROWS_PER_CALL), -1) \
                 .to("cpu", torch.float32, copy=True)
@@ -327,6 +370,7 @@ class Observer:
                 self._depth = 0                   # a forward that raised cannot skew later calls
         return backward
 
+    @_safe
     def _on_backward(self, loss: torch.Tensor) -> None:
         self.trace.backward_calls += 1
         if loss.numel() == 1:
@@ -349,6 +393,12 @@ class Observer:
         return info
 
     def _step_pre(self, opt: torch.optim.Optimizer, args: tuple, kwargs: dict) -> None:
+        if self._stop is not None:
+            raise StopTraining(self._stop)
+        self._step_pre_safe(opt)
+
+    @_safe
+    def _step_pre_safe(self, opt: torch.optim.Optimizer) -> None:
         self._opt_info(opt)
         for iv in self.interventions:
             iv.step_pre(opt)
@@ -374,6 +424,16 @@ class Observer:
                         self._upd_before.append((p, idx, flat[idx].clone()))
 
     def _step_post(self, opt: torch.optim.Optimizer, args: tuple, kwargs: dict) -> None:
+        self._step_post_safe(opt)
+        if self.max_steps is not None and self.trace.steps >= self.max_steps:
+            self.stop("max_steps")
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            self.stop("timeout")
+        if self._stop is not None:
+            raise StopTraining(self._stop)
+
+    @_safe
+    def _step_post_safe(self, opt: torch.optim.Optimizer) -> None:
         info = self._opt_info(opt)
         info.steps += 1
         for iv in self.interventions:
@@ -394,10 +454,6 @@ class Observer:
                 self.trace.update_ratio.append(math.sqrt(num / den))
             self._upd_before = []
         self._out_nodes.clear()
-        if self.max_steps is not None and self.trace.steps >= self.max_steps:
-            raise StopTraining("max_steps")
-        if self.deadline is not None and time.monotonic() > self.deadline:
-            raise StopTraining("timeout")
 
 
 def _plain(v: Any) -> Any:

@@ -7,7 +7,11 @@ re-run (never in the observed run, which is the user's own), every write to a
 path outside the sandbox folder is redirected into it; later reads of the same
 path follow the redirection, so a script that saves and reloads still works.
 Deleting or renaming a user's file becomes a no-op on the real file.
-Caches of torch itself (inductor, triton) are left alone.
+
+Left alone: folders the re-run itself creates in the system's temporary folder
+(tempfile.mkdtemp, DataLoader worker sockets, torch.compile builds) and torch's
+caches (inductor, triton, ~/.cache). Not caught: writes made by C code or other processes (os.system,
+subprocess); sqlite3 databases opened by path are redirected like files.
 """
 from __future__ import annotations
 
@@ -23,20 +27,25 @@ _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
 
 
 class WriteSandbox:
-    def __init__(self, root: str) -> None:
+    def __init__(self, root: str, temp_dir: str | None = None) -> None:
         self.root = os.path.realpath(root) + os.sep
         self.map: dict[str, str] = {}
         self._saved: list[tuple[Any, str, Any]] = []
-        tmp = os.path.realpath(tempfile.gettempdir())
+        tmp = os.path.realpath(temp_dir or tempfile.gettempdir())
         home = os.path.expanduser("~")
-        self.exempt = (self.root, "/dev/", "/proc/", os.path.join(tmp, "torchinductor"),
-                       os.path.join(home, ".cache") + os.sep, os.path.join(home, ".triton") + os.sep)
+        self.tmp = tmp + os.sep
+        self.exempt: tuple[str, ...] = (
+            self.root, "/dev/", "/proc/", os.path.join(tmp, "torchinductor"),
+            os.path.join(home, ".cache") + os.sep, os.path.join(home, ".triton") + os.sep)
 
     # ---- path mapping -------------------------------------------------------
     def _real(self, file: Any) -> str | None:
         if isinstance(file, int) or not isinstance(file, (str, bytes, os.PathLike)):
             return None
-        return os.path.abspath(os.fsdecode(file))
+        path = os.path.abspath(os.fsdecode(file))
+        parent = os.path.dirname(path)
+        # compare real paths (the temp folder may be reached through a symlink)
+        return os.path.join(os.path.realpath(parent), os.path.basename(path)) if parent else path
 
     def _exempt(self, path: str) -> bool:
         return path.startswith(self.exempt)
@@ -74,6 +83,11 @@ class WriteSandbox:
     def _mkdir(self, orig):
         def mkdir(path, *args, **kwargs):
             real = self._real(path)
+            if real is not None and real.startswith(self.tmp) and not self._exempt(real) \
+                    and not os.path.exists(real):
+                result = orig(path, *args, **kwargs)     # a new temp folder of the re-run's own
+                self.exempt += (real + os.sep,)
+                return result
             if real is not None and not self._exempt(real) and not os.path.isdir(real):
                 os.makedirs(self.redirect(path, True), exist_ok=True)
                 return None
@@ -107,10 +121,20 @@ class WriteSandbox:
             return orig(obj, self.redirect(f, True), *args, **kwargs)
         return save
 
+    def _sqlite_connect(self, orig):
+        def connect(database, *args, **kwargs):
+            if database == ":memory:" or (isinstance(database, str) and database.startswith("file:")):
+                return orig(database, *args, **kwargs)
+            return orig(self.redirect(database, True, keep_content=True), *args, **kwargs)
+        return connect
+
     def __enter__(self) -> "WriteSandbox":
+        import sqlite3
+
         import torch
         import torch.serialization
         patches = [(torch, "save", self._torch_save), (torch.serialization, "save", self._torch_save),
+                   (sqlite3, "connect", self._sqlite_connect),
                    (builtins, "open", self._open), (io, "open", self._open), (os, "open", self._os_open),
                    (os, "mkdir", self._mkdir), (os, "makedirs", self._mkdir),
                    (os, "remove", self._remove), (os, "unlink", self._remove),

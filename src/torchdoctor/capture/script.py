@@ -41,7 +41,8 @@ class _Null(io.TextIOBase):
 
 
 class _Timer:
-    """Raise StopTraining("timeout") in the main thread after `seconds` (SIGALRM)."""
+    """Raise StopTraining("timeout") in the main thread after `seconds` (SIGALRM),
+    and again every second after that, in case the script swallows it."""
 
     def __init__(self, seconds: float | None) -> None:
         self.seconds = seconds
@@ -54,7 +55,7 @@ class _Timer:
     def __enter__(self):
         if self.active:
             self._old = signal.signal(signal.SIGALRM, self._fire)
-            signal.setitimer(signal.ITIMER_REAL, self.seconds)
+            signal.setitimer(signal.ITIMER_REAL, self.seconds, 1.0)
         return self
 
     def __exit__(self, *exc):
@@ -82,7 +83,17 @@ def run_script(path: str, args: list[str], *, quiet: bool = False,
     module.__dict__.update({"__file__": path, "__builtins__": builtins, "__cached__": None,
                             "__spec__": None, "__loader__": None, "__package__": None})
     saved_main = sys.modules.get("__main__")
-    saved_argv, saved_path = sys.argv, list(sys.path)
+    saved_argv, saved_path, saved_cwd = sys.argv, list(sys.path), os.getcwd()
+    saved_streams = (sys.stdin, sys.stdout, sys.stderr)
+    saved_exit, main_pid = os._exit, os.getpid()
+
+    def _exit(code: int = 0) -> None:
+        # os._exit would end torchdoctor with the script, before any report: in this
+        # process it ends only the script. Forked children (DataLoader workers) exit as asked.
+        if os.getpid() == main_pid:
+            raise SystemExit(code)
+        saved_exit(code)
+    os._exit = _exit
     sys.argv = [path, *args]
     sys.path.insert(0, os.path.dirname(path))
     sys.modules["__main__"] = module
@@ -98,23 +109,42 @@ def run_script(path: str, args: list[str], *, quiet: bool = False,
         result = ScriptResult(e.reason)
     except SystemExit as e:
         code_ = e.code
-        if code_ is None or code_ == 0:
+        if code_ is None or code_ == 0 or code_ is False:
             result = ScriptResult("finished")
-        else:
-            result = ScriptResult("exit", exit_code=code_ if isinstance(code_, int) else 1,
-                                  error=None if isinstance(code_, int) else str(code_))
+        elif isinstance(code_, int):                 # bool included: sys.exit(True) is 1
+            result = ScriptResult("exit", exit_code=int(code_))
+        else:                                        # sys.exit("message") prints it and exits with 1
+            result = ScriptResult("exit", exit_code=1, error=str(code_))
     except KeyboardInterrupt:
         result = ScriptResult("interrupted", exit_code=130, error="KeyboardInterrupt")
     except BaseException as e:  # the script's own failure, reported, never re-raised
         # exit code 1: what `python SCRIPT` would have exited with
         result = ScriptResult("crashed", exit_code=1, error=_one_line(e), traceback=_user_traceback(e))
     finally:
+        os._exit = saved_exit
         sys.argv = saved_argv
         sys.path[:] = saved_path
+        _restore_streams(saved_streams)
+        try:
+            os.chdir(saved_cwd)
+        except OSError:
+            pass
         if saved_main is not None:
             sys.modules["__main__"] = saved_main
     result.namespace = module.__dict__
     return result
+
+
+def _restore_streams(saved: tuple) -> None:
+    """Put back stdin/stdout/stderr as they were; a stream the script closed is reopened
+    on its file descriptor, so the report still reaches the terminal."""
+    for name, stream, fd, mode in zip(("stdin", "stdout", "stderr"), saved, (0, 1, 2), ("r", "w", "w")):
+        if stream is None or getattr(stream, "closed", False):
+            try:
+                stream = open(fd, mode, closefd=False)
+            except OSError:
+                stream = open(os.devnull, mode)
+        setattr(sys, name, stream)
 
 
 def _one_line(e: BaseException) -> str:

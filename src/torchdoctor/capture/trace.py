@@ -96,6 +96,8 @@ class RowReservoir:
         self._gen = torch.Generator().manual_seed(seed)
 
     def add(self, batch: torch.Tensor) -> None:
+        if batch.dim() == 0 or batch.shape[0] == 0 or batch.numel() == 0:
+            return                                   # an empty batch has no rows to keep
         rows = batch.detach().reshape(batch.shape[0], -1).to("cpu", torch.float32)   # (N, F)
         if self.rows is None:
             self.max_rows = max(1, min(self.max_rows, self.max_elements // max(1, rows.shape[1])))

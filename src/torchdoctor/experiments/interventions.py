@@ -21,6 +21,10 @@ class Intervention:
     def step_post(self, optimizer: torch.optim.Optimizer) -> None:
         """Called after every optimizer step."""
 
+    def forward_pre(self, where: tuple[str, str], args: tuple) -> tuple | None:
+        """Called before every module forward; returns replacement arguments, or None."""
+        return None
+
     def forward(self, where: tuple[str, str], args: tuple, output: Any) -> Any:
         """Called after every module forward; `where` is (model type, qualified name).
         Returns a replacement output, or None to keep it."""
@@ -73,9 +77,18 @@ class Bypass(Intervention):
     shown_as: str = ""              # how the report names it, e.g. "model.3 (Sigmoid)"
     kind: ClassVar[str] = "bypass"
 
-    def forward(self, where, args, output):
+    def forward_pre(self, where, args):
+        # hand the module a copy, so an in-place module (ReLU(inplace=True)) cannot
+        # overwrite the input this bypass returns
         if where == (self.model_type, self.name) and args and isinstance(args[0], torch.Tensor):
-            return args[0]
+            self._input = args[0]
+            return (args[0].clone(), *args[1:])
+        return None
+
+    def forward(self, where, args, output):
+        if where == (self.model_type, self.name) and getattr(self, "_input", None) is not None:
+            x, self._input = self._input, None
+            return x
         return None
 
     @property

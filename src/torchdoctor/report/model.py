@@ -58,6 +58,8 @@ class Report:
     loss_end: float | None = None
     loss_curve: list[list[float]] = field(default_factory=list)   # [[step, loss], …] decimated
     wall_s: dict[str, float] = field(default_factory=dict)        # {"observe": …, "verify": …, "total": …}
+    notes: list[str] = field(default_factory=list)                # limits of this diagnosis, said plainly
+    interrupted: bool = False       # Ctrl-C during the observed run or the confirmation runs
     torch_version: str = ""
     tool: dict[str, str] = field(default_factory=lambda: {"name": "torchdoctor", "version": _version()})
 

@@ -95,6 +95,8 @@ def render(report: Report, console: Console) -> None:
         console.print(Text("Checked and ruled out:", style="dim"))
         for f in ruled_out:
             console.print(Text(f"  - {f.category}: {f.message}", style="dim"))
+    for note in report.notes:
+        console.print(Text(f"note: {note}", style="yellow"), soft_wrap=True)
     if report.wall_s:
         w = report.wall_s
         console.print(Text(f"{report.steps_observed} steps observed in {w.get('observe', 0):.1f} s; "

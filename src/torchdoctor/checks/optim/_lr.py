@@ -28,6 +28,10 @@ def conclude(finding: Finding, baseline: RunOutcome, results: list[tuple[Experim
     lr, symptom = finding.plan_data["lr"], finding.plan_data["symptom"]
     before = baseline.end
     if not ok:
+        if results and all(r.ok for _, r in results):    # every re-run went non-finite too
+            finding.confidence, finding.severity = "refuted", "info"
+            finding.message = (f"Not confirmed: {symptom[0].lower()}{symptom[1:]} with lr={lr:g}, but the "
+                               "loss goes non-finite with every learning rate tried, so the cause lies elsewhere.")
         return
     # the lowest loss; within 10% of it, the larger learning rate (it trains faster)
     best_end = min(r.end for _, r in ok)
