@@ -115,9 +115,8 @@ def diagnose_script(script: str, args: list[str] | tuple[str, ...] = (), options
                         deadline=None if options.timeout is None else t0 + options.timeout)
     with observer:
         result = run_script(script, list(args), quiet=options.quiet_script, timeout=options.timeout)
-    if result.namespace is not None:
-        observer.name_models(result.namespace)
-        result.namespace = None
+    observer.finish(result.namespace)
+    result.namespace = None
     trace = observer.trace
     observe_s = time.monotonic() - t0
     progress("observe_done", steps=trace.steps, outcome=result.outcome, wall_s=observe_s)
@@ -145,7 +144,8 @@ def diagnose_script(script: str, args: list[str] | tuple[str, ...] = (), options
 def build_report(trace: Trace, findings: list[Finding], result: ScriptResult, script: str | None,
                  args: list[str]) -> Report:
     series = trace.curve()
-    report = Report(status="healthy", findings=findings, steps_observed=trace.steps, script=script,
+    report = Report(status="healthy", findings=findings, steps_observed=trace.steps or trace.manual_updates,
+                    script=script,
                     args=args, outcome=result.outcome, exit_code=result.exit_code, error=result.error,
                     torch_version=torch.__version__,
                     loss_curve=[[s, v] for s, v in series.history])
@@ -154,7 +154,7 @@ def build_report(trace: Trace, findings: list[Finding], result: ScriptResult, sc
     worst = report.worst()
     if result.outcome in ("crashed", "exit"):
         report.status = "crashed"
-    elif trace.steps == 0:
+    elif trace.steps == 0 and trace.manual_updates == 0:
         report.status = "no_training"
     elif worst in ("error", "warning"):
         report.status = "problems"

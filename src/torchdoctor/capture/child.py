@@ -38,7 +38,8 @@ def main(spec_path: str) -> None:
     os.makedirs(files, exist_ok=True)
     with WriteSandbox(files), obs:
         result = run_script(spec["script"], spec["args"], quiet=True, timeout=spec["timeout"])
-    out = {"outcome": result.outcome, "steps": obs.trace.steps, "error": result.error,
+    out = {"outcome": result.outcome, "steps": obs.trace.steps or obs.trace.manual_updates,
+           "error": result.error,
            "loss": obs.trace.curve().to_dict()}
     with open(spec["out"], "w") as f:
         json.dump(out, f)

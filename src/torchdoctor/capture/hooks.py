@@ -5,7 +5,9 @@
     in call order with output shapes, which module produced the prediction);
   - wrappers around the loss functions of torch.nn.functional, which the loss
     modules (nn.MSELoss, …) also call (loss kind, shapes, sampled targets);
-  - a wrapper around Tensor.backward / torch.autograd.backward (loss values);
+  - a wrapper around Tensor.backward / torch.autograd.backward (loss values,
+    gradients left over from before the last step, and on a few sampled calls
+    a walk of the autograd graph: which parameters the loss reaches);
   - global optimizer step pre/post hooks (learning rates, gradient norms,
     update sizes, step counting and the step budget).
 Everything is removed again in `__exit__`, whatever happened in between.
@@ -26,7 +28,8 @@ import torch.optim.optimizer as optim_hooks
 from torch.nn.modules import module as module_hooks
 
 from ..experiments.interventions import Intervention
-from .trace import LossInfo, ModelInfo, ModuleCall, OptimizerInfo, RowReservoir, Trace
+from . import graph
+from .trace import LossInfo, ModelInfo, ModuleCall, OptimizerInfo, ParamInfo, RowReservoir, Trace
 
 # Loss functions of torch.nn.functional taking (input, target, ...); the loss
 # modules of torch.nn call these, so wrapping them sees both styles.
@@ -52,6 +55,10 @@ TARGET_ROWS = 8192          # rows of targets kept (PCA floors need a few thousa
 ROWS_PER_CALL = 256         # rows offered to the reservoir per sampled loss call
 UPDATE_SAMPLE = 4096        # elements per weight tensor used to measure update sizes
 MAX_LEAVES = 2000           # leaf modules recorded per model
+MAX_PARAMS = 4000           # parameter tensors tracked by name
+INPUT_ROWS = 4096           # rows of model inputs kept
+WALK_FIRST, WALK_EVERY = 3, 200   # backward calls whose autograd graph is walked
+CHANGE_SAMPLE = 64          # elements per parameter compared at the end ("did it ever change?")
 
 
 # Frames inside these folders are not the user's: skipped when looking for the
@@ -129,6 +136,28 @@ class _Root:
         self.leaves = {id(m) for m in module.modules() if next(iter(m.children()), None) is None}
         self.recording = True           # first forward: record the leaf modules
         self.last_leaf: tuple[Any, Any] | None = None   # (module, output) of the last leaf this forward
+        self.prev: tuple[str, Any] | None = None          # (name, output) of the previous leaf, first forward
+        self.input: torch.Tensor | None = None            # the data this forward was called with
+        # layers whose behaviour depends on train/eval mode
+        self.mode_layers = any(isinstance(m, (torch.nn.Dropout, torch.nn.modules.batchnorm._BatchNorm))
+                               for m in module.modules())
+
+    def name_of(self, module: torch.nn.Module) -> str:
+        """Qualified name; a module called by the model but not registered in it (kept in a
+        plain Python list or dict) is named after that container: "hidden[0]"."""
+        name = self.names.get(id(module))
+        if name is None:
+            name = "?"
+            for attr, value in vars(self.module).items():
+                items = value.items() if isinstance(value, dict) else \
+                    enumerate(value) if isinstance(value, (list, tuple)) else ()
+                for key, item in items:
+                    if item is module:
+                        name = f"{attr}[{key!r}]" if isinstance(key, str) else f"{attr}[{key}]"
+            self.names[id(module)] = name
+            if next(iter(module.children()), None) is None:
+                self.leaves.add(id(module))
+        return name
 
 
 class Observer:
@@ -138,27 +167,36 @@ class Observer:
         self.max_steps = max_steps
         self.deadline = deadline                  # time.monotonic() value
         self.interventions = list(interventions)
-        self._bypass = any(type(i).forward is not Intervention.forward for i in self.interventions)
+        self._post_interventions = any(type(i).forward is not Intervention.forward for i in self.interventions)
+        self._pre_interventions = any(type(i).forward_pre is not Intervention.forward_pre
+                                      for i in self.interventions)
+        self._loss_interventions = any(type(i).loss is not Intervention.loss for i in self.interventions)
+        self._backward_interventions = any(type(i).before_backward is not Intervention.before_backward
+                                           for i in self.interventions)
         self._gen = torch.Generator().manual_seed(seed)
         self._handles: list[Any] = []
         self._patches: list[tuple[Any, str, Any]] = []
         self._depth = 0
         self._roots: dict[int, _Root] = {}
-        self._stack: list[_Root] = []             # roots currently inside forward
-        self._out_nodes: dict[int, tuple[Any, _Root, ModuleCall | None]] = {}
+        self._stack: list[_Root | None] = []      # roots currently inside forward
+        self._out_nodes: dict[int, tuple[Any, _Root, ModuleCall | None, Any]] = {}
         self._pending: list[float] = []           # loss values of backward calls since the last step
         self._in_backward = False
         self._in_loss = False
         self._opts: dict[int, OptimizerInfo] = {}
+        self._opt_objs: dict[int, torch.optim.Optimizer] = {}
         self._primary: int | None = None
         self._upd_before: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
         self._upd_idx: dict[int, torch.Tensor] = {}
+        self._params: dict[int, tuple[torch.Tensor, ParamInfo, torch.Tensor]] = {}   # id -> (p, info, first values)
+        self._stepped = False                     # an optimizer stepped since the last backward
+        self._hunt_nonfinite = False              # look for the first module with a NaN/Inf output
+        self._manual: list[tuple[torch.Tensor, torch.Tensor]] = []   # leaf samples, loops with no optimizer
         self._t0 = 0.0
         self._stop: str | None = None             # set once a budget is reached: every later hook raises again
         self.internal_errors = 0
         self.internal_error: str | None = None
-        self._pre_interventions = any(type(i).forward_pre is not Intervention.forward_pre
-                                      for i in self.interventions)
+        self.trace.inputs = RowReservoir(INPUT_ROWS, seed=3)
 
     # ---- install / remove -------------------------------------------------
     def __enter__(self) -> "Observer":
@@ -176,8 +214,8 @@ class Observer:
             for name in LOSS_FUNCTIONS:
                 if hasattr(F, name):
                     self._patch(F, name, self._wrap_loss(name, getattr(F, name)))
-            self._patch(torch.Tensor, "backward", self._wrap_backward(torch.Tensor.backward, method=True))
-            self._patch(torch.autograd, "backward", self._wrap_backward(torch.autograd.backward, method=False))
+            self._patch(torch.Tensor, "backward", self._wrap_backward(torch.Tensor.backward))
+            self._patch(torch.autograd, "backward", self._wrap_backward(torch.autograd.backward))
         except BaseException:
             self.remove()
             raise
@@ -201,21 +239,53 @@ class Observer:
         self._patches.append((obj, name, getattr(obj, name)))
         setattr(obj, name, new)
 
-    # ---- naming -----------------------------------------------------------
-    def name_models(self, namespace: dict[str, Any]) -> None:
-        """Give each model the script's variable name for it ("model" rather than "Sequential")."""
-        for root in self._roots.values():
-            if self.trace.models[root.index].var != type(root.module).__name__:
-                continue                                  # already named where it was called
-            for var, value in namespace.items():
-                if value is root.module and not var.startswith("_"):
-                    self.trace.models[root.index].var = var
-                    break
-
     def stop(self, reason: str) -> None:
         """End the script at the next hook (and every hook after it, in case the script
         swallows the first StopTraining with a bare `except:`)."""
         self._stop = reason
+
+    # ---- naming and the end of the run ------------------------------------
+    @_safe
+    def finish(self, namespace: dict[str, Any] | None = None) -> None:
+        """After the script: name the models (the script's variable names), name the
+        parameters, and check which parameters ever changed."""
+        for root in self._roots.values():
+            info = self.trace.models[root.index]
+            if namespace and info.var == type(root.module).__name__:
+                for var, value in namespace.items():
+                    if value is root.module and not var.startswith("_"):
+                        info.var = var
+                        break
+        names: dict[int, str] = {}
+        for root in self._roots.values():
+            var = self.trace.models[root.index].var
+            for mname, module in root.module.named_modules():
+                for pname, p in module.named_parameters(recurse=False):
+                    names.setdefault(id(p), ".".join(x for x in (var, mname, pname) if x))
+            for attr, value in vars(root.module).items():     # modules kept in plain lists
+                items = value.items() if isinstance(value, dict) else \
+                    enumerate(value) if isinstance(value, (list, tuple)) else ()
+                for key, item in items:
+                    if isinstance(item, torch.nn.Module):
+                        for pname, p in item.named_parameters():
+                            names.setdefault(id(p), f"{var}.{attr}[{key}].{pname}")
+        for i, (p, info, first) in enumerate(self._params.values()):
+            info.name = names.get(id(p), f"param {i} {tuple(p.shape)}")
+            now = p.detach().reshape(-1)[:CHANGE_SAMPLE].to("cpu", torch.float32)
+            info.changed = bool((now != first).any()) if now.numel() == first.numel() else True
+
+    def _track(self, p: torch.Tensor, in_optimizer: bool) -> ParamInfo | None:
+        entry = self._params.get(id(p))
+        if entry is None:
+            if len(self._params) >= MAX_PARAMS:
+                return None
+            info = ParamInfo(name="", shape=list(p.shape), requires_grad=p.requires_grad, in_optimizer=in_optimizer)
+            first = p.detach().reshape(-1)[:CHANGE_SAMPLE].to("cpu", torch.float32, copy=True)
+            self._params[id(p)] = (p, info, first)
+            self.trace.params.append(info)
+            return info
+        entry[1].in_optimizer |= in_optimizer
+        return entry[1]
 
     # ---- forward ----------------------------------------------------------
     def _forward_pre(self, module: torch.nn.Module, args: tuple) -> Any:
@@ -225,31 +295,47 @@ class Observer:
 
     @_safe
     def _forward_pre_safe(self, module: torch.nn.Module, args: tuple) -> Any:
+        if self._depth == 0 and not isinstance(module, torch.nn.modules.loss._Loss):
+            self._enter_root(module, args)
+        elif self._depth == 0:
+            self._stack.append(None)
+        self._depth += 1
         replaced = None
         if self._pre_interventions and self._stack and self._stack[-1] is not None:
             root = self._stack[-1]
-            where = (type(root.module).__name__, root.names.get(id(module), "?"))
+            where = (type(root.module).__name__, root.name_of(module))
             for iv in self.interventions:
                 r = iv.forward_pre(where, args)
                 if r is not None:
                     replaced = args = r
-        if self._depth == 0 and not isinstance(module, torch.nn.modules.loss._Loss):
-            root = self._roots.get(id(module))
-            if root is None:
-                info = ModelInfo(var=caller_name(module) or type(module).__name__, type=type(module).__name__,
-                                 params=sum(p.numel() for p in module.parameters()),
-                                 trainable=sum(p.numel() for p in module.parameters() if p.requires_grad))
-                root = _Root(module, len(self.trace.models))
-                self.trace.models.append(info)
-                self._roots[id(module)] = root
-            self.trace.models[root.index].calls += 1
-            self.trace.forward_calls += 1
-            root.last_leaf = None
-            self._stack.append(root)
-        elif self._depth == 0:
-            self._stack.append(None)
-        self._depth += 1
         return replaced
+
+    def _enter_root(self, module: torch.nn.Module, args: tuple) -> None:
+        root = self._roots.get(id(module))
+        if root is None:
+            info = ModelInfo(var=caller_name(module) or type(module).__name__, type=type(module).__name__,
+                             params=sum(p.numel() for p in module.parameters()),
+                             trainable=sum(p.numel() for p in module.parameters() if p.requires_grad))
+            root = _Root(module, len(self.trace.models))
+            self.trace.models.append(info)
+            self._roots[id(module)] = root
+            info.symmetric = _symmetric_weights(module)
+        info = self.trace.models[root.index]
+        info.calls += 1
+        if torch.is_grad_enabled():
+            if module.training:
+                info.training_calls += 1
+        self.trace.forward_calls += 1
+        root.last_leaf, root.prev = None, None
+        x = args[0] if args and isinstance(args[0], torch.Tensor) else None
+        root.input = x if x is not None and x.is_floating_point() and x.grad_fn is None else None
+        if root.input is not None and root.input.dim() >= 1 and _sampled(info.calls - 1) and torch.is_grad_enabled():
+            if not bool(torch.isfinite(root.input).all()):
+                self.trace.input_nonfinite += 1
+            if root.input.numel() and root.input.shape[0]:
+                self.trace.inputs.add_many(root.input, 64)
+                self.trace.input_source = "model input"
+        self._stack.append(root)
 
     @_safe
     def _forward_post(self, module: torch.nn.Module, args: tuple, output: Any) -> Any:
@@ -257,103 +343,149 @@ class Observer:
         root = self._stack[-1] if self._stack else None
         replaced = None
         if root is not None:
-            if self._bypass:
-                where = (type(root.module).__name__, root.names.get(id(module), "?"))
+            if self._post_interventions:
+                where = (type(root.module).__name__, root.name_of(module))
                 for iv in self.interventions:
                     r = iv.forward(where, args, output)
                     if r is not None:
                         replaced = output = r
             if self._depth > 0:
-                self._leaf(root, module, output)
+                self._leaf(root, module, args, output)
             else:
                 self._root_done(root, output)
         if self._depth == 0 and self._stack:
             self._stack.pop()
         return replaced
 
-    def _leaf(self, root: _Root, module: torch.nn.Module, output: Any) -> None:
+    def _leaf(self, root: _Root, module: torch.nn.Module, args: tuple, output: Any) -> None:
+        name = root.name_of(module)
         if id(module) not in root.leaves:
             return                                     # containers: only leaves describe the path
+        if self._hunt_nonfinite and isinstance(output, torch.Tensor) and output.is_floating_point() \
+                and not bool(torch.isfinite(output).all()):
+            self._hunt_nonfinite = False
+            self.trace.nonfinite_module = f"{self.trace.models[root.index].var}.{name} ({type(module).__name__})"
+            self.trace.nonfinite_step = self.trace.steps
         if root.recording:
             leaves = self.trace.models[root.index].leaves
+            x = args[0] if args and isinstance(args[0], torch.Tensor) else None
             if len(leaves) < MAX_LEAVES:
                 leaves.append(ModuleCall(
-                    name=root.names.get(id(module), "?"), type=type(module).__name__,
+                    name=name, type=type(module).__name__,
                     out_shape=list(output.shape) if isinstance(output, torch.Tensor) else None,
                     params=sum(p.numel() for p in module.parameters(recurse=False)),
-                    attrs=_attrs(module)))
+                    attrs=_attrs(module),
+                    input_from=root.prev[0] if root.prev is not None and x is root.prev[1] else None,
+                    in_op=type(x.grad_fn).__name__ if x is not None and x.grad_fn is not None else None,
+                    training=module.training))
+            root.prev = (name, output)
         if isinstance(output, torch.Tensor):
             root.last_leaf = (module, output)
 
     def _root_done(self, root: _Root, output: Any) -> None:
-        root.recording = False
+        if root.recording and self.trace.models[root.index].leaves:
+            root.recording = False
+        root.prev = None
         final = None
         if root.last_leaf is not None and root.last_leaf[1] is output:
             module = root.last_leaf[0]
-            final = ModuleCall(name=root.names.get(id(module), "?"), type=type(module).__name__,
+            final = ModuleCall(name=root.name_of(module), type=type(module).__name__,
                                out_shape=list(output.shape), params=0, attrs=_attrs(module))
         root.last_leaf = None
         if isinstance(output, torch.Tensor) and output.grad_fn is not None:
+            if root.mode_layers and not root.module.training:
+                self.trace.models[root.index].eval_calls_with_grad += 1
             if len(self._out_nodes) > 16:
                 self._out_nodes.clear()
-            # strong reference to the node: its id stays valid until the next step
-            self._out_nodes[id(output.grad_fn)] = (output.grad_fn, root, final)
+            # strong references: the node's id stays valid, the input pairs with the target
+            self._out_nodes[id(output.grad_fn)] = (output.grad_fn, root, final, root.input)
+        root.input = None
 
     # ---- loss -------------------------------------------------------------
     def _wrap_loss(self, kind: str, orig: Callable) -> Callable:
         @functools.wraps(orig)
         def loss_fn(input, target, *args, **kwargs):
-            if self._in_loss:
+            if self._in_loss or not (isinstance(input, torch.Tensor) and isinstance(target, torch.Tensor)):
                 return orig(input, target, *args, **kwargs)
             self._in_loss = True
             try:
+                if self._loss_interventions:
+                    for iv in self.interventions:
+                        r = iv.loss(kind, input, target)
+                        if r is not None:
+                            input, target = r
+                info = self._on_loss(kind, input, target, kwargs)   # before: a call that raises is seen too
                 out = orig(input, target, *args, **kwargs)
+                if info is not None and isinstance(out, torch.Tensor) and out.numel() == 1:
+                    info.min_value = min(info.min_value, float(out.detach()))
+                return out
             finally:
                 self._in_loss = False
-            if isinstance(input, torch.Tensor) and isinstance(target, torch.Tensor):
-                self._on_loss(kind, input, target, kwargs)
-            return out
         return loss_fn
 
     @_safe
-    def _on_loss(self, kind: str, pred: torch.Tensor, target: torch.Tensor, kwargs: dict) -> None:
+    def _on_loss(self, kind: str, pred: torch.Tensor, target: torch.Tensor, kwargs: dict) -> LossInfo:
         info = next((l for l in self.trace.losses if l.kind == kind), None)
         if info is None:
-            info = LossInfo(kind=kind, targets=RowReservoir(TARGET_ROWS, seed=1))
+            info = LossInfo(kind=kind, targets=RowReservoir(TARGET_ROWS, seed=1),
+                            pairs=RowReservoir(INPUT_ROWS, seed=4))
             self.trace.losses.append(info)
         info.calls += 1
         if info.calls == 1:
             info.reduction = str(kwargs.get("reduction", "mean"))
             info.pred_shape, info.target_shape = list(pred.shape), list(target.shape)
             info.pred_dtype, info.target_dtype = str(pred.dtype), str(target.dtype)
-        if info.model is None and pred.grad_fn is not None:
-            self._resolve_prediction(info, pred)
-        if _sampled(info.calls - 1) and pred.dim() > 0 and target.dim() > 0 \
-                and pred.shape[0] == target.shape[0] and pred.numel() > 0 and target.numel() > 0:
-            info.targets.add_many(target, ROWS_PER_CALL)
-            info.last_preds = pred.detach()[:ROWS_PER_CALL].reshape(min(len(pred), ROWS_PER_CALL), -1) \
-                .to("cpu", torch.float32, copy=True)
+        hit = self._find_output(pred) if pred.grad_fn is not None else None
+        if info.model is None and hit is not None:
+            _, root, final, _ = hit
+            info.model = root.index
+            info.final_module = final
+            if final is not None:
+                info.final_module_id = (type(root.module).__name__, final.name)
+        if info.final_op is None and pred.grad_fn is not None:
+            info.final_op = type(self._skip_views(pred.grad_fn)).__name__
+        if not _sampled(info.calls - 1) or pred.grad_fn is None:
+            return info                          # evaluation calls (no graph) are not the training signal
+        if pred.is_floating_point() and not bool(torch.isfinite(pred.detach()).all()):
+            info.pred_nonfinite += 1
+        if target.is_floating_point() and not bool(torch.isfinite(target).all()):
+            info.target_nonfinite += 1
+        if pred.dim() > 0 and target.dim() > 0 and pred.shape[0] == target.shape[0] \
+                and pred.numel() > 0 and target.numel() > 0:
+            n = pred.shape[0]
+            idx = torch.randperm(n, generator=self._gen)[:ROWS_PER_CALL] if n > ROWS_PER_CALL else None
+            t = target.detach() if idx is None else target.detach()[idx.to(target.device)]
+            info.targets.add(t)
+            pr = pred.detach() if idx is None else pred.detach()[idx.to(pred.device)]
+            info.last_preds = pr.reshape(pr.shape[0], -1).to("cpu", torch.float32, copy=True)
+            x = hit[3] if hit is not None else None
+            if x is not None and x.dim() >= 1 and x.shape[0] == n:
+                xs = x if idx is None else x[idx.to(x.device)]
+                xs = xs.reshape(xs.shape[0], -1).to("cpu", torch.float32)
+                info.input_dim = xs.shape[1]
+                info.pairs.add(torch.cat([xs, t.reshape(t.shape[0], -1).to("cpu", torch.float32)], 1))
+        return info
 
-    def _resolve_prediction(self, info: LossInfo, pred: torch.Tensor) -> None:
-        """Which model produced `pred`, and which module (or op) made its last step."""
+    def _skip_views(self, node: Any) -> Any:
+        hops = 0
+        while node is not None and hops < 8 and node_name(node) in VIEW_NODES and node.next_functions:
+            node, hops = node.next_functions[0][0], hops + 1
+        return node
+
+    def _find_output(self, pred: torch.Tensor) -> tuple | None:
+        """The (node, root, final module, input) entry of the model output `pred` comes from."""
         node, hops = pred.grad_fn, 0
         while node is not None and hops < 8:
             hit = self._out_nodes.get(id(node))
             if hit is not None and hit[0] is node:
-                _, root, final = hit
-                info.model = root.index
-                info.final_module = final
-                if final is not None:
-                    info.final_module_id = (type(root.module).__name__, final.name)
-                break
+                return hit
             if node_name(node) not in VIEW_NODES or not node.next_functions:
-                break
+                return None
             node, hops = node.next_functions[0][0], hops + 1
-        if info.final_op is None and node is not None:
-            info.final_op = type(node).__name__
+        return None
 
     # ---- backward ---------------------------------------------------------
-    def _wrap_backward(self, orig: Callable, method: bool) -> Callable:
+    def _wrap_backward(self, orig: Callable) -> Callable:
         @functools.wraps(orig)
         def backward(*args, **kwargs):
             if self._in_backward:
@@ -364,6 +496,9 @@ class Observer:
                 t = first[0] if isinstance(first, (list, tuple)) and first else first
                 if isinstance(t, torch.Tensor):
                     self._on_backward(t)
+                    if self._backward_interventions:
+                        for iv in self.interventions:
+                            iv.before_backward(list(self._opt_objs.values()))
                 return orig(*args, **kwargs)
             finally:
                 self._in_backward = False
@@ -372,11 +507,46 @@ class Observer:
 
     @_safe
     def _on_backward(self, loss: torch.Tensor) -> None:
-        self.trace.backward_calls += 1
+        trace = self.trace
+        trace.backward_calls += 1
         if loss.numel() == 1:
             value = float(loss.detach())
             self._pending.append(value)
-            self.trace.backward_loss.append(value)
+            trace.backward_loss.append(value)
+            if not math.isfinite(value) and trace.nonfinite_module is None:
+                self._hunt_nonfinite = True
+        if self._stepped:                         # the first backward after a step
+            self._stepped = False
+            opt = self._opt_objs.get(self._primary)
+            if opt is not None:
+                for p in [p for g in opt.param_groups for p in g["params"]][:4]:
+                    if p.grad is not None and bool(p.grad.detach().ne(0).any()):
+                        trace.stale_grad_steps += 1
+                        break
+        n = trace.backward_calls
+        if n <= WALK_FIRST or n % WALK_EVERY == 0:
+            self._walk(loss)
+        if not self._opts and self._manual:       # no optimizer: did the script update the leaves itself?
+            if any(bool((p.detach().reshape(-1)[:CHANGE_SAMPLE].cpu() != before).any()) for p, before in self._manual):
+                trace.manual_updates += 1
+            self._manual = [(p, p.detach().reshape(-1)[:CHANGE_SAMPLE].to("cpu", copy=True)) for p, _ in self._manual]
+
+    def _walk(self, loss: torch.Tensor) -> None:
+        skip = {id(b) for r in self._roots.values() for b in r.module.buffers()}
+        view = graph.walk(loss, skip)
+        for leaf in view.leaves:
+            info = self._track(leaf, in_optimizer=False)
+            if info is not None:
+                info.reached = True
+        if not self._opts and not self._manual:
+            self._manual = [(p, p.detach().reshape(-1)[:CHANGE_SAMPLE].to("cpu", copy=True))
+                            for p in view.leaves[:8]]
+        if self.trace.input_source != "model input" and view.data:
+            # no model input seen: take the largest data tensor the graph saved (x in w * x + b)
+            op, data = max(view.data, key=lambda od: od[1].numel())
+            if data.dim() >= 1 and data.shape[0] > 1:
+                self.trace.inputs.add_many(data.reshape(data.shape[0], -1), 64)
+                self.trace.input_source = f"data saved by {op}"
 
     # ---- optimizer --------------------------------------------------------
     def _opt_info(self, opt: torch.optim.Optimizer) -> OptimizerInfo:
@@ -387,9 +557,13 @@ class Observer:
                 groups=[{k: _plain(v) for k, v in g.items() if k != "params"} for g in opt.param_groups],
                 params=sum(len(g["params"]) for g in opt.param_groups))
             self._opts[id(opt)] = info
+            self._opt_objs[id(opt)] = opt
             self.trace.optimizers.append(info)
             if self._primary is None:
                 self._primary = id(opt)
+            for g in opt.param_groups:
+                for p in g["params"]:
+                    self._track(p, in_optimizer=True)
         return info
 
     def _step_pre(self, opt: torch.optim.Optimizer, args: tuple, kwargs: dict) -> None:
@@ -407,10 +581,7 @@ class Observer:
         step = self.trace.steps
         self.trace.lr.append(float(opt.param_groups[0]["lr"]))
         if _sampled(step):
-            grads = [p.grad.detach() for g in opt.param_groups for p in g["params"] if p.grad is not None]
-            if grads:
-                norms = torch.stack([torch.linalg.vector_norm(g.float()) for g in grads])
-                self.trace.grad_norm.append(float(torch.linalg.vector_norm(norms)))
+            self._check_grads(opt)
             self._upd_before = []
             for g in opt.param_groups:
                 for p in g["params"]:
@@ -422,6 +593,27 @@ class Observer:
                             idx = torch.randperm(flat.numel(), generator=self._gen)[:n].to(flat.device)
                             self._upd_idx[id(p)] = idx
                         self._upd_before.append((p, idx, flat[idx].clone()))
+
+    def _check_grads(self, opt: torch.optim.Optimizer) -> None:
+        """Gradient norm, and which parameters got a gradient, at a sampled step."""
+        norms, any_grad = [], False
+        for opt_ in self._opt_objs.values():
+            for g in opt_.param_groups:
+                for p in g["params"]:
+                    entry = self._params.get(id(p))
+                    has = p.grad is not None and bool(p.grad.detach().ne(0).any())
+                    if entry is not None:
+                        entry[1].grad_checks += 1
+                        entry[1].got_grad += has
+                    if has:
+                        any_grad = True
+                        if opt_ is opt:
+                            norms.append(torch.linalg.vector_norm(p.grad.detach().float()))
+        self.trace.grad_steps_checked += 1
+        if not any_grad:
+            self.trace.zero_grad_steps += 1
+        if norms:
+            self.trace.grad_norm.append(float(torch.linalg.vector_norm(torch.stack(norms))))
 
     def _step_post(self, opt: torch.optim.Optimizer, args: tuple, kwargs: dict) -> None:
         self._step_post_safe(opt)
@@ -440,6 +632,7 @@ class Observer:
             iv.step_post(opt)
         if id(opt) != self._primary:
             return
+        self._stepped = True
         self.trace.steps += 1
         if self._pending:
             self.trace.loss.append(sum(self._pending) / len(self._pending))
@@ -454,6 +647,19 @@ class Observer:
                 self.trace.update_ratio.append(math.sqrt(num / den))
             self._upd_before = []
         self._out_nodes.clear()
+
+
+def _symmetric_weights(module: torch.nn.Module) -> list[dict]:
+    """Weight matrices (at the first forward, before any step) whose rows are all identical."""
+    out = []
+    for name, m in module.named_modules():
+        w = getattr(m, "weight", None)
+        if isinstance(w, torch.Tensor) and w.dim() >= 2 and w.shape[0] >= 2 and w.requires_grad:
+            rows = w.detach().reshape(w.shape[0], -1)
+            if bool((rows == rows[0]).all()):
+                out.append({"name": name, "type": type(m).__name__, "units": int(w.shape[0]),
+                            "value": float(rows[0, 0])})
+    return out
 
 
 def _plain(v: Any) -> Any:

@@ -139,6 +139,23 @@ class ModuleCall:
     out_shape: list[int] | None     # shape of the output tensor, None if not a tensor
     params: int                     # number of parameters it owns directly
     attrs: dict[str, Any] = field(default_factory=dict)   # e.g. {"min_val": -1, "max_val": 1}
+    input_from: str | None = None   # the leaf whose output is this leaf's input, unchanged (no op between)
+    in_op: str | None = None        # autograd node of the input ("ReluBackward0"), None for data
+    training: bool = True           # module.training during the first forward
+
+
+@dataclass
+class ParamInfo:
+    """One parameter tensor the run trains (or should train)."""
+    name: str                       # "model.encoder.0.weight"
+    shape: list[int]
+    requires_grad: bool
+    in_optimizer: bool = False
+    grad_checks: int = 0            # sampled steps at which its gradient was looked at
+    got_grad: int = 0               # … and was there and non-zero
+    changed: bool = False           # its value differs from the first step's (checked at the end)
+    reached: bool = False           # the loss's autograd graph reaches it
+    module_ran: bool = True         # the module owning it ran in a training forward
 
 
 @dataclass
@@ -150,6 +167,9 @@ class ModelInfo:
     trainable: int
     calls: int = 0
     leaves: list[ModuleCall] = field(default_factory=list)   # leaf modules in call order
+    training_calls: int = 0         # forwards in train mode with autograd on
+    eval_calls_with_grad: int = 0   # forwards in eval mode whose output was trained on
+    symmetric: list[dict] = field(default_factory=list)  # weights with identical rows at the first forward
 
 
 @dataclass
@@ -167,6 +187,11 @@ class LossInfo:
     final_module: ModuleCall | None = None   # the leaf module whose output is the prediction
     final_module_id: tuple[str, str] | None = None   # (model type, qualified name) to address it in a re-run
     targets: RowReservoir | None = None      # (R, F) sampled target rows
+    pairs: RowReservoir | None = None        # (R, Fx + F) model input rows next to their target rows
+    input_dim: int = 0                       # Fx: where the input part of a pair ends
+    pred_nonfinite: int = 0                  # calls whose prediction had NaN/Inf
+    target_nonfinite: int = 0                # calls whose target had NaN/Inf
+    min_value: float = math.inf              # lowest loss value returned (NLL on raw scores goes negative)
     last_preds: torch.Tensor | None = None   # (R, F) predictions of the latest sampled call: one set of weights
 
 
@@ -193,6 +218,16 @@ class Trace:
     losses: list[LossInfo] = field(default_factory=list)
     optimizers: list[OptimizerInfo] = field(default_factory=list)
     wall_s: float = 0.0
+    params: list[ParamInfo] = field(default_factory=list)
+    stale_grad_steps: int = 0       # steps whose first backward found gradients left from before the step
+    zero_grad_steps: int = 0        # sampled steps at which every gradient was None or zero
+    grad_steps_checked: int = 0
+    inputs: RowReservoir | None = None       # (R, Fx) rows of data entering the model (or the graph)
+    input_source: str = ""                   # "model input" or the autograd op that saved the data
+    nonfinite_module: str | None = None      # first module whose output had NaN/Inf, "model.3 (Linear)"
+    nonfinite_step: int | None = None
+    input_nonfinite: int = 0                 # batches whose model input had NaN/Inf
+    manual_updates: int = 0                  # backward calls followed by an in-place parameter change, no optimizer
 
     @property
     def model(self) -> ModelInfo | None:

@@ -26,9 +26,16 @@ class Intervention:
         return None
 
     def forward(self, where: tuple[str, str], args: tuple, output: Any) -> Any:
-        """Called after every module forward; `where` is (model type, qualified name).
-        Returns a replacement output, or None to keep it."""
+        """Called after every module forward; `where` is (model type, qualified name),
+        the name "" being the model itself. Returns a replacement output, or None."""
         return None
+
+    def loss(self, kind: str, pred: torch.Tensor, target: torch.Tensor) -> tuple | None:
+        """Called before every loss function; returns replacement (pred, target), or None."""
+        return None
+
+    def before_backward(self, optimizers: list) -> None:
+        """Called just before every backward()."""
 
     @property
     def label(self) -> str:
