@@ -50,12 +50,27 @@ def judge(trace: Trace) -> list[Finding]:
     return ctx.findings
 
 
+def gain_order(f: Finding) -> int:
+    """Orders of magnitude the confirming re-run gained (0 if none, or analytic): a fix
+    that takes the loss 1000x lower explains more of the failure than one that takes it 10x."""
+    v = f.verified
+    if f.confidence != "confirmed" or not v or v.get("method") != "counterfactual":
+        return 0
+    before, after = v.get("before"), v.get("after")
+    if not isinstance(after, (int, float)) or not isinstance(before, (int, float)) or after <= 0:
+        return 6 if isinstance(after, (int, float)) else 0
+    if not math.isfinite(before):
+        return 6                               # from divergence/crash to a finite loss
+    return max(0, int(math.log10(max(before / after, 1.0))))
+
+
 def rank(findings: list[Finding]) -> list[Finding]:
-    """Most important first: severity, then confirmed before suspected, then root causes
+    """Most important first: severity; then confirmed before suspected; then, among
+    confirmed ones, the fix that gained more orders of magnitude; then root causes
     (lower PRIORITY) before the symptoms they cause."""
     def key(f: Finding) -> tuple:
         check = BY_CODE.get(f.code)
-        return (SEVERITIES.index(f.severity), CONFIDENCE_ORDER.get(f.confidence, 1),
+        return (SEVERITIES.index(f.severity), CONFIDENCE_ORDER.get(f.confidence, 1), -gain_order(f),
                 getattr(check, "PRIORITY", 100))
     return sorted(findings, key=key)
 
@@ -95,7 +110,7 @@ def verify(findings: list[Finding], script: str, args: list[str], steps: int, ob
             "(does the script resume from a checkpoint?)")
         baseline.loss = None
     for f, exps in planned:
-        if not baseline.ok:
+        if baseline.outcome == "error":          # the re-run itself failed: nothing to compare
             f.tests = [{"change": "none (baseline re-run)", "outcome": baseline.outcome,
                         "error": baseline.error}]
             continue

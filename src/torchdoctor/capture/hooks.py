@@ -167,6 +167,8 @@ class Observer:
         self.max_steps = max_steps
         self.deadline = deadline                  # time.monotonic() value
         self.interventions = list(interventions)
+        for iv in self.interventions:
+            iv.bind(self)
         self._post_interventions = any(type(i).forward is not Intervention.forward for i in self.interventions)
         self._pre_interventions = any(type(i).forward_pre is not Intervention.forward_pre
                                       for i in self.interventions)
@@ -214,6 +216,7 @@ class Observer:
             for name in LOSS_FUNCTIONS:
                 if hasattr(F, name):
                     self._patch(F, name, self._wrap_loss(name, getattr(F, name)))
+            self._patch(torch.optim.Optimizer, "__init__", self._wrap_optimizer_init(torch.optim.Optimizer.__init__))
             self._patch(torch.Tensor, "backward", self._wrap_backward(torch.Tensor.backward))
             self._patch(torch.autograd, "backward", self._wrap_backward(torch.autograd.backward))
         except BaseException:
@@ -273,6 +276,14 @@ class Observer:
             info.name = names.get(id(p), f"param {i} {tuple(p.shape)}")
             now = p.detach().reshape(-1)[:CHANGE_SAMPLE].to("cpu", torch.float32)
             info.changed = bool((now != first).any()) if now.numel() == first.numel() else True
+
+    def unoptimized_params(self) -> list[torch.Tensor]:
+        """Parameters the loss reaches that no optimizer holds."""
+        return [p for p, info, _ in self._params.values() if info.reached and not info.in_optimizer]
+
+    def current_model(self) -> torch.nn.Module | None:
+        """The top-level model whose forward is running."""
+        return self._stack[-1].module if self._stack and self._stack[-1] is not None else None
 
     def _track(self, p: torch.Tensor, in_optimizer: bool) -> ParamInfo | None:
         entry = self._params.get(id(p))
@@ -549,7 +560,20 @@ class Observer:
                 self.trace.input_source = f"data saved by {op}"
 
     # ---- optimizer --------------------------------------------------------
-    def _opt_info(self, opt: torch.optim.Optimizer) -> OptimizerInfo:
+    def _wrap_optimizer_init(self, orig: Callable) -> Callable:
+        @functools.wraps(orig)
+        def __init__(opt, *args, **kwargs):
+            orig(opt, *args, **kwargs)
+            self._seen_optimizer(opt)           # known before its first step (or a crash before it)
+        return __init__
+
+    @_safe
+    def _seen_optimizer(self, opt: torch.optim.Optimizer) -> None:
+        if type(opt).__module__.startswith("torchdoctor"):
+            return
+        self._opt_info(opt, primary=False)
+
+    def _opt_info(self, opt: torch.optim.Optimizer, primary: bool = True) -> OptimizerInfo:
         info = self._opts.get(id(opt))
         if info is None:
             info = OptimizerInfo(
@@ -559,11 +583,13 @@ class Observer:
             self._opts[id(opt)] = info
             self._opt_objs[id(opt)] = opt
             self.trace.optimizers.append(info)
-            if self._primary is None:
-                self._primary = id(opt)
             for g in opt.param_groups:
                 for p in g["params"]:
                     self._track(p, in_optimizer=True)
+        if primary and self._primary is None:     # the first optimizer that steps
+            self._primary = id(opt)
+            self.trace.optimizers.remove(info)
+            self.trace.optimizers.insert(0, info)
         return info
 
     def _step_pre(self, opt: torch.optim.Optimizer, args: tuple, kwargs: dict) -> None:

@@ -87,12 +87,43 @@ def record_tests(finding: Finding, baseline: RunOutcome,
 
 
 def improvement(before: float, after: float) -> float:
-    """How many times lower `after` is than `before` (inf if before is inf and after finite)."""
+    """How many times lower `after` is than `before` (inf if before is inf/NaN, i.e. the
+    baseline diverged or crashed before any loss, and after is finite)."""
     if not math.isfinite(after) or after < 0:
         return 0.0
     if not math.isfinite(before):
         return math.inf
     return before / after if after > 0 else math.inf
+
+
+def confirm_by_rerun(finding: Finding, baseline: RunOutcome, results: list[tuple[Experiment, RunOutcome]],
+                     *, floor: float | None = None, refute: bool = True) -> bool:
+    """The common judgement: the changed re-run ends at least CONFIRM_FACTOR lower than
+    the baseline re-run (or below a floor the original can never beat). Marks the
+    finding confirmed, or refuted (severity info) when `refute` and it did no better."""
+    record_tests(finding, baseline, results)
+    exp, run = min(results, key=lambda er: er[1].end if er[1].ok and math.isfinite(er[1].end) else math.inf)
+    before, after = baseline.end, run.end
+    if run.ok and math.isfinite(after) and (improvement(before, after) >= CONFIRM_FACTOR
+                                            or (floor is not None and after < floor)):
+        finding.confidence = "confirmed"
+        finding.verified = {"method": "counterfactual", "metric": f"loss after {run.steps} steps",
+                            "before": before, "after": after, "change": exp.label}
+        return True
+    if refute and run.ok and baseline.ok:
+        finding.confidence, finding.severity = "refuted", "info"
+        finding.message = f"Not confirmed ({exp.label}: {fmt(after)} vs {fmt(before)}). " + finding.message
+    return False
+
+
+def model_name(trace: Trace) -> str:
+    m = trace.model
+    return m.var if m is not None else "model"
+
+
+def module_where(trace: Trace, name: str, type_: str) -> str:
+    """How the report names a module: "model.3 (Sigmoid)"."""
+    return f"{model_name(trace)}.{name} ({type_})" if name else f"{model_name(trace)} ({type_})"
 
 
 def fmt(x: float) -> str:

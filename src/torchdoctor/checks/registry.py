@@ -1,23 +1,47 @@
 """The one table of checks: code -> check module. Codes are never reused.
 
-Letters by family: C capacity, A activation, O optimizer.
-A retired check keeps its code here, commented out, so no new check takes it.
+Letters by family: C capacity, A activation, L loss, O optimizer, G graph,
+V gradients, N numerics, D data, I initialisation. A retired check keeps its
+line here, commented out, so no new check takes its code.
 """
 from __future__ import annotations
 
 from types import ModuleType
 
 from .activation import output_range
-from .capacity import bottleneck
-from .optim import lr_too_high, lr_too_low
+from .capacity import bottleneck, no_nonlinearity
+from .data import class_imbalance, nonfinite as data_nonfinite, unnormalized
+from .grad import exploding
+from .graph import detached, frozen
+from .init import symmetric
+from .loss import double_softmax, logits_mismatch, target_shape
+from .numeric import nonfinite
+from .optim import lr_too_high, lr_too_low, missing_zero_grad, no_step, params_missing, weight_decay
 
-# Run order: the checks that prove a loss floor run before the ones that read
-# the loss level (lr_too_low looks at the floors found before it).
+# Run order matters in one way: checks that prove a loss floor (capacity,
+# activation, loss) run before the ones that read the loss level (lr_too_low
+# looks at the floors found before it, and never runs after lr_too_high).
 CHECKS: list[ModuleType] = [
-    bottleneck,      # C001 capacity.bottleneck
-    output_range,    # A001 activation.output_range
-    lr_too_high,     # O001 optim.lr_too_high
-    lr_too_low,      # O002 optim.lr_too_low
+    bottleneck,          # C001 capacity.bottleneck
+    no_nonlinearity,     # C002 capacity.no_nonlinearity
+    output_range,        # A001 activation.output_range
+    double_softmax,      # L001 loss.double_softmax
+    logits_mismatch,     # L002 loss.logits_mismatch
+    target_shape,        # L003 loss.target_shape
+    data_nonfinite,      # D003 data.nonfinite
+    unnormalized,        # D001 data.unnormalized
+    class_imbalance,     # D002 data.class_imbalance
+    symmetric,           # I001 init.symmetric
+    no_step,             # O006 optim.no_step
+    missing_zero_grad,   # O003 optim.missing_zero_grad
+    params_missing,      # O004 optim.params_missing
+    detached,            # G001 graph.detached
+    frozen,              # G002 graph.frozen
+    weight_decay,        # O005 optim.weight_decay
+    lr_too_high,         # O001 optim.lr_too_high
+    lr_too_low,          # O002 optim.lr_too_low
+    exploding,           # V001 grad.exploding
+    nonfinite,           # N001 numeric.nonfinite
 ]
 
 BY_CODE: dict[str, ModuleType] = {c.CODE: c for c in CHECKS}

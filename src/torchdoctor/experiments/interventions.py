@@ -37,6 +37,10 @@ class Intervention:
     def before_backward(self, optimizers: list) -> None:
         """Called just before every backward()."""
 
+    def bind(self, observer: Any) -> None:
+        """Called once by the observer that applies this intervention."""
+        self.observer = observer
+
     @property
     def label(self) -> str:
         raise NotImplementedError
@@ -103,4 +107,183 @@ class Bypass(Intervention):
         return f"{self.shown_as or self.module_type} bypassed"
 
 
-KINDS: dict[str, type[Intervention]] = {c.kind: c for c in (ScaleLR, Bypass)}
+@dataclass
+class SetHyper(Intervention):
+    """Set one optimizer hyper-parameter (weight_decay, momentum…) for every step, restored after."""
+    name: str
+    value: float
+    kind: ClassVar[str] = "set_hyper"
+
+    def step_pre(self, optimizer):
+        self._saved = [g.get(self.name) for g in optimizer.param_groups]
+        for g in optimizer.param_groups:
+            if self.name in g:
+                g[self.name] = self.value
+
+    def step_post(self, optimizer):
+        for g, v in zip(optimizer.param_groups, getattr(self, "_saved", [])):
+            if v is not None:
+                g[self.name] = v
+
+    @property
+    def label(self) -> str:
+        return f"{self.name}={self.value:g}"
+
+
+@dataclass
+class ClipGrad(Intervention):
+    """Clip the total gradient norm of each optimizer's parameters before its step."""
+    max_norm: float = 1.0
+    kind: ClassVar[str] = "clip_grad"
+
+    def step_pre(self, optimizer):
+        params = [p for g in optimizer.param_groups for p in g["params"] if p.grad is not None]
+        if params:
+            torch.nn.utils.clip_grad_norm_(params, self.max_norm)
+
+    @property
+    def label(self) -> str:
+        return f"gradients clipped to norm {self.max_norm:g}"
+
+
+@dataclass
+class ZeroGrad(Intervention):
+    """Zero every optimizer's gradients before the first backward after each step."""
+    kind: ClassVar[str] = "zero_grad"
+
+    def step_post(self, optimizer):
+        self._stepped = True
+
+    def before_backward(self, optimizers):
+        if getattr(self, "_stepped", False):
+            self._stepped = False
+            for opt in optimizers:
+                opt.zero_grad()
+
+    @property
+    def label(self) -> str:
+        return "zero_grad() before each backward"
+
+
+@dataclass
+class AddMissingParams(Intervention):
+    """Add to the optimizer the parameters the loss reaches but no optimizer holds."""
+    kind: ClassVar[str] = "add_missing_params"
+
+    def step_pre(self, optimizer):
+        if getattr(self, "_done", False):
+            return
+        self._done = True
+        missing = [p for p in self.observer.unoptimized_params() if p.requires_grad]
+        if missing:
+            optimizer.add_param_group({"params": missing})
+
+    @property
+    def label(self) -> str:
+        return "the missing parameters added to the optimizer"
+
+
+@dataclass
+class Apply(Intervention):
+    """Apply a function to one module's output ("" = the model's own output)."""
+    model_type: str
+    name: str
+    fn: str                                    # relu | sigmoid
+    shown_as: str = ""
+    kind: ClassVar[str] = "apply"
+
+    def forward(self, where, args, output):
+        if where == (self.model_type, self.name) and isinstance(output, torch.Tensor):
+            return getattr(torch, self.fn)(output)
+        return None
+
+    @property
+    def label(self) -> str:
+        return f"{self.fn} applied after {self.shown_as or self.name or 'the model'}"
+
+
+@dataclass
+class ReshapeTarget(Intervention):
+    """Give a loss its target in the prediction's shape when both hold as many values."""
+    kind: ClassVar[str] = "reshape_target"
+
+    def loss(self, kind, pred, target):
+        if pred.shape != target.shape and pred.numel() == target.numel():
+            return pred, target.reshape(pred.shape)
+        return None
+
+    @property
+    def label(self) -> str:
+        return "target reshaped to the prediction's shape"
+
+
+@dataclass
+class Standardize(Intervention):
+    """Feed the model standardised inputs, and let it predict standardised targets.
+
+    The inputs (x - mean) / std enter the model; its output y is mapped back as
+    y * t_std + t_mean, so the loss is still measured in the user's units.
+    """
+    model_type: str
+    in_mean: list[float]
+    in_std: list[float]
+    out_mean: list[float] | None = None
+    out_std: list[float] | None = None
+    kind: ClassVar[str] = "standardize"
+
+    def forward_pre(self, where, args):
+        if where == (self.model_type, "") and args and isinstance(args[0], torch.Tensor) \
+                and args[0].is_floating_point():
+            x = args[0]
+            mean = torch.tensor(self.in_mean, dtype=x.dtype, device=x.device)
+            std = torch.tensor(self.in_std, dtype=x.dtype, device=x.device)
+            flat = x.reshape(x.shape[0], -1)
+            if flat.shape[1] == mean.numel() or mean.numel() == 1:
+                return (((flat - mean) / std).reshape(x.shape), *args[1:])
+        return None
+
+    def forward(self, where, args, output):
+        if self.out_mean is None or where != (self.model_type, "") or not isinstance(output, torch.Tensor):
+            return None
+        mean = torch.tensor(self.out_mean, dtype=output.dtype, device=output.device)
+        std = torch.tensor(self.out_std, dtype=output.dtype, device=output.device)
+        flat = output.reshape(output.shape[0], -1)
+        if flat.shape[1] == mean.numel() or mean.numel() == 1:
+            return (flat * std + mean).reshape(output.shape)
+        return None
+
+    @property
+    def label(self) -> str:
+        return "standardised inputs" + (" and targets" if self.out_mean is not None else "")
+
+
+@dataclass
+class Reinit(Intervention):
+    """Re-initialise given modules (reset_parameters) before the model's first forward."""
+    model_type: str
+    names: list[str]
+    kind: ClassVar[str] = "reinit"
+
+    def forward_pre(self, where, args):
+        if getattr(self, "_done", False) or where[0] != self.model_type or where[1] != "":
+            return None
+        self._done = True
+        root = self.observer.current_model()
+        if root is not None:
+            modules = dict(root.named_modules())
+            with torch.random.fork_rng(devices=[]):       # the script's own RNG stream is untouched
+                torch.manual_seed(0)
+                with torch.no_grad():
+                    for n in self.names:
+                        m = modules.get(n)
+                        if m is not None and hasattr(m, "reset_parameters"):
+                            m.reset_parameters()
+        return None
+
+    @property
+    def label(self) -> str:
+        return "random re-initialisation of " + ", ".join(self.names)
+
+
+KINDS: dict[str, type[Intervention]] = {c.kind: c for c in (
+    ScaleLR, Bypass, SetHyper, ClipGrad, ZeroGrad, AddMissingParams, Apply, ReshapeTarget, Standardize, Reinit)}
