@@ -63,3 +63,40 @@ def run_cli(*args: str, timeout: float = 120, cwd: str | os.PathLike | None = No
 def ranked(report: dict) -> list[dict]:
     """The error/warning findings, in report order (what bench/score.py ranks)."""
     return [f for f in report["findings"] if f["severity"] in ("error", "warning")]
+
+
+def loop(model: nn.Module, criterion, batch: Callable[[], tuple], steps: int = 200, lr: float = 0.01,
+         opt: str = "Adam", zero_grad: bool = True, seed: int = 0, **opt_kw) -> Callable[[], None]:
+    """A plain training loop over batch() -> (x, y); zero_grad=False leaves it out."""
+    def train():
+        torch.manual_seed(seed)
+        optimizer = getattr(torch.optim, opt)(model.parameters(), lr=lr, **opt_kw)
+        for _ in range(steps):
+            x, y = batch()
+            loss = criterion(model(x), y)
+            if zero_grad:
+                optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+    return train
+
+
+def findings_of(check, train: Callable[[], None], **kw):
+    """Run `train` under an Observer, then one check on its trace."""
+    from torchdoctor.checks.base import Context
+    obs = Observer(**kw)
+    with obs:
+        try:
+            train()
+        except StopTraining:
+            pass
+    obs.finish({})
+    return check.check(Context(obs.trace))
+
+
+def blobs(n_classes: int = 4, dim: int = 8, n: int = 512, seed: int = 0):
+    """A fixed, separable classification set: (x (n, dim), labels (n,))."""
+    g = torch.Generator().manual_seed(seed)
+    centers = torch.randn(n_classes, dim, generator=g) * 2
+    labels = torch.randint(0, n_classes, (n,), generator=g)
+    return centers[labels] + torch.randn(n, dim, generator=g), labels

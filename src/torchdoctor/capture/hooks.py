@@ -21,6 +21,7 @@ import os
 import re
 import sys
 import time
+import warnings
 from typing import Any, Callable, Iterable
 
 import torch
@@ -122,6 +123,22 @@ def node_name(node: Any) -> str:
     return re.sub(r"\d+$", "", type(node).__name__)
 
 
+def _reissue(caught: list) -> None:
+    """Re-emit warnings raised inside a wrapped loss, attributed to the user's line
+    (the loss's own stacklevel would point at this wrapper)."""
+    if not caught:
+        return
+    f = sys._getframe(1)
+    while f is not None and _internal(f.f_code.co_filename):
+        f = f.f_back
+    for w in caught:
+        if f is None:
+            warnings.warn(w.message, w.category)
+        else:
+            warnings.warn_explicit(w.message, w.category, f.f_code.co_filename, f.f_lineno,
+                                   module=f.f_globals.get("__name__"), registry=f.f_globals.setdefault("__warningregistry__", {}))
+
+
 def _sampled(i: int) -> bool:
     return i < SAMPLE_FIRST or i % SAMPLE_EVERY == 0
 
@@ -138,6 +155,7 @@ class _Root:
         self.last_leaf: tuple[Any, Any] | None = None   # (module, output) of the last leaf this forward
         self.prev: tuple[str, Any] | None = None          # (name, output) of the previous leaf, first forward
         self.input: torch.Tensor | None = None            # the data this forward was called with
+        self.check_finite = False                         # test leaf outputs for NaN/Inf this forward
         # layers whose behaviour depends on train/eval mode
         self.mode_layers = any(isinstance(m, (torch.nn.Dropout, torch.nn.modules.batchnorm._BatchNorm))
                                for m in module.modules())
@@ -338,6 +356,8 @@ class Observer:
                 info.training_calls += 1
         self.trace.forward_calls += 1
         root.last_leaf, root.prev = None, None
+        # look for NaN/Inf at every leaf on sampled training forwards, and on all after a NaN loss
+        root.check_finite = torch.is_grad_enabled() and (_sampled(info.calls - 1) or self._hunt_nonfinite)
         x = args[0] if args and isinstance(args[0], torch.Tensor) else None
         root.input = x if x is not None and x.is_floating_point() and x.grad_fn is None else None
         if root.input is not None and root.input.dim() >= 1 and _sampled(info.calls - 1) and torch.is_grad_enabled():
@@ -372,11 +392,10 @@ class Observer:
         name = root.name_of(module)
         if id(module) not in root.leaves:
             return                                     # containers: only leaves describe the path
-        if self._hunt_nonfinite and isinstance(output, torch.Tensor) and output.is_floating_point() \
-                and not bool(torch.isfinite(output).all()):
-            self._hunt_nonfinite = False
-            self.trace.nonfinite_module = f"{self.trace.models[root.index].var}.{name} ({type(module).__name__})"
-            self.trace.nonfinite_step = self.trace.steps
+        if root.check_finite and self.trace.nonfinite_module is None and self.trace.nonfinite_weights is None \
+                and isinstance(output, torch.Tensor) \
+                and output.is_floating_point() and not bool(torch.isfinite(output).all()):
+            self._nonfinite_output(root, module, name, args)
         if root.recording:
             leaves = self.trace.models[root.index].leaves
             x = args[0] if args and isinstance(args[0], torch.Tensor) else None
@@ -392,6 +411,18 @@ class Observer:
             root.prev = (name, output)
         if isinstance(output, torch.Tensor):
             root.last_leaf = (module, output)
+
+    def _nonfinite_output(self, root: _Root, module: torch.nn.Module, name: str, args: tuple) -> None:
+        """A leaf produced NaN/Inf. It is the origin if its inputs and weights were finite;
+        otherwise remember the first one whose weights were already non-finite."""
+        where = f"{self.trace.models[root.index].var}.{name} ({type(module).__name__})"
+        inputs_ok = all(bool(torch.isfinite(a).all()) for a in args
+                        if isinstance(a, torch.Tensor) and a.is_floating_point())
+        weights_ok = all(bool(torch.isfinite(p).all()) for p in module.parameters(recurse=False))
+        if inputs_ok and weights_ok:
+            self.trace.nonfinite_module, self.trace.nonfinite_step = where, self.trace.steps
+        elif not weights_ok and self.trace.nonfinite_weights is None:
+            self.trace.nonfinite_weights = where
 
     def _root_done(self, root: _Root, output: Any) -> None:
         if root.recording and self.trace.models[root.index].leaves:
@@ -426,7 +457,10 @@ class Observer:
                         if r is not None:
                             input, target = r
                 info = self._on_loss(kind, input, target, kwargs)   # before: a call that raises is seen too
-                out = orig(input, target, *args, **kwargs)
+                with warnings.catch_warnings(record=True) as caught:
+                    warnings.simplefilter("always")
+                    out = orig(input, target, *args, **kwargs)
+                _reissue(caught)
                 if info is not None and isinstance(out, torch.Tensor) and out.numel() == 1:
                     info.min_value = min(info.min_value, float(out.detach()))
                 return out

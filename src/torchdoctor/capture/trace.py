@@ -224,7 +224,8 @@ class Trace:
     grad_steps_checked: int = 0
     inputs: RowReservoir | None = None       # (R, Fx) rows of data entering the model (or the graph)
     input_source: str = ""                   # "model input" or the autograd op that saved the data
-    nonfinite_module: str | None = None      # first module whose output had NaN/Inf, "model.3 (Linear)"
+    nonfinite_module: str | None = None      # first module turning finite inputs and weights into NaN/Inf
+    nonfinite_weights: str | None = None     # first module whose weights were already NaN/Inf
     nonfinite_step: int | None = None
     input_nonfinite: int = 0                 # batches whose model input had NaN/Inf
     manual_updates: int = 0                  # backward calls followed by an in-place parameter change, no optimizer

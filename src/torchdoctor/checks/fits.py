@@ -62,5 +62,6 @@ def linear_loss(kind: str, x: torch.Tensor, t: torch.Tensor, iters: int = 100) -
         return loss
     with torch.enable_grad():
         opt.step(closure)
+    with torch.no_grad():
         value = float(fn())
     return value if math.isfinite(value) else math.nan

@@ -36,8 +36,8 @@ def check(ctx: Context):
     trace = ctx.trace
     model = trace.model
     ran = {leaf.name for m in trace.models for leaf in m.leaves}
-    cut = [p for p in trace.params if p.in_optimizer and p.requires_grad and p.grad_checks > 0
-           and p.got_grad == 0 and not p.reached and _module_of(p.name) in ran]
+    cut = sorted([p for p in trace.params if p.in_optimizer and p.requires_grad and p.grad_checks > 0
+           and p.got_grad == 0 and not p.reached and _module_of(p.name) in ran], key=lambda p: p.name)
     if not cut or model is None:
         return []
     names = [p.name for p in cut]

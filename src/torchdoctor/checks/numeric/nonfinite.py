@@ -35,7 +35,13 @@ def check(ctx: Context):
         return []
     where = trace.nonfinite_module
     msg = f"The loss became non-finite at step {series.first_nonfinite}"
-    msg += f"; the first module with a non-finite output was {where}." if where else "."
+    if where:
+        msg += f"; {where} turned finite inputs and weights into NaN/Inf at step {trace.nonfinite_step}."
+    elif trace.nonfinite_weights:
+        where = trace.nonfinite_weights
+        msg += f"; the weights of {where} had become NaN/Inf (an update blew them up)."
+    else:
+        msg += "."
     return [make_finding(
         __name__, severity="error", location=where or "the loss",
         message=msg, evidence={"first_nonfinite_step": series.first_nonfinite, "module": where,

@@ -34,7 +34,8 @@ def check(ctx: Context):
     trace = ctx.trace
     if not trace.optimizers:
         return []
-    missing = [p for p in trace.params if p.reached and p.requires_grad and not p.in_optimizer]
+    missing = sorted((p for p in trace.params if p.reached and p.requires_grad and not p.in_optimizer),
+                     key=lambda p: p.name)
     if not missing:
         return []
     n = sum(math.prod(p.shape) for p in missing)
