@@ -1,4 +1,5 @@
 import re
+import textwrap
 from pathlib import Path
 
 from torchdoctor.checks import CHECKS
@@ -28,3 +29,31 @@ def test_categories_match_the_shared_taxonomy():
         pytest.skip("../shared/TAXONOMY.md is not beside this checkout")
     listed = re.findall(r"^\| `([a-z_]+\.[a-z_]+)` \|", SHARED_TAXONOMY.read_text(), re.M)
     assert set(listed) == set(CATEGORIES)
+
+
+def test_every_check_has_an_example_and_its_fix():
+    for c in CHECKS:
+        assert c.CONFIRMATION in ("re-run", "analytic", "evidence"), c.__name__
+        assert c.EXAMPLE.strip() and c.FIXED.strip() and c.EXAMPLE != c.FIXED, c.__name__
+        compile("def _():\n" + textwrap.indent(c.FIXED, "    "), c.__name__, "exec")   # valid Python
+        assert (c.CONFIRMATION == "re-run") == hasattr(c, "plan"), c.__name__
+
+
+def test_docs_pages_are_in_sync_with_the_checks(tmp_path):
+    from torchdoctor.report.docs import write_docs
+    committed = Path(__file__).resolve().parents[1] / "docs" / "checks"
+    written = write_docs(tmp_path)
+    assert sorted(p.name for p in written) == sorted(p.name for p in committed.glob("*.md")), \
+        "run `torchdoctor docs docs/checks`"
+    for p in written:
+        assert p.read_text() == (committed / p.name).read_text(), f"{p.name} is stale: run `torchdoctor docs docs/checks`"
+
+
+def test_rules_and_explain_commands():
+    from helpers import run_cli
+    rc, out, _ = run_cli("rules")
+    assert rc == 0 and all(c.CODE in out for c in CHECKS)
+    rc, out, _ = run_cli("explain", "loss.double_softmax")
+    assert rc == 0 and "Why training fails" in out and "nn.Softmax" in out
+    rc, _, err = run_cli("explain", "nope")
+    assert rc == 2 and "no check" in err

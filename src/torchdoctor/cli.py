@@ -18,6 +18,8 @@ from rich.table import Table
 
 from . import __version__
 from .doctor import VERIFY_STEPS, Options, diagnose_script
+from .checks.registry import get
+from .report.docs import markdown, rules_rows, write_docs
 from .report.model import Report
 from .report.terminal import num, render
 
@@ -168,6 +170,39 @@ def exit_code(report: Report, fail_on: str) -> int:
         return EXIT_USAGE
     levels = {"error": ("error",), "warning": ("error", "warning"), "never": ()}[fail_on]
     return EXIT_FINDINGS if any(f.severity in levels for f in report.findings) else EXIT_OK
+
+
+@main.command()
+@_guard
+def rules() -> None:
+    """List every check: code, category, title, and how a finding is confirmed."""
+    table = Table(title="torchdoctor checks")
+    for col in ("code", "category", "title", "confirmed by"):
+        table.add_column(col, no_wrap=col in ("code", "category"))
+    for row in rules_rows():
+        table.add_row(*row)
+    Console().print(table)
+
+
+@main.command()
+@click.argument("code")
+@_guard
+def explain(code: str) -> None:
+    """Explain a check (by code, e.g. A001, or category, e.g. loss.double_softmax)."""
+    check = get(code)
+    if check is None:
+        raise click.BadParameter(f"no check {code!r}; `torchdoctor rules` lists them", param_hint="CODE")
+    from rich.markdown import Markdown
+    Console().print(Markdown(markdown(check)))
+
+
+@main.command(hidden=True)
+@click.argument("folder", default="docs/checks")
+@_guard
+def docs(folder: str) -> None:
+    """Write one Markdown page per check, and an index, into FOLDER."""
+    for p in write_docs(folder):
+        click.echo(p)
 
 
 @main.command()

@@ -37,6 +37,14 @@ CODE = "A001"
 CATEGORY = "activation.output_range"
 TITLE = "The final activation cannot produce the targets"
 PRIORITY = 20
+CONFIRMATION = "re-run"   # re-run | analytic | evidence
+EXAMPLE = """\
+model = nn.Sequential(nn.Linear(10, 10), nn.Sigmoid())
+loss = nn.MSELoss()(model(x), y)          # y ~ N(0, 1): two thirds outside (0, 1)
+"""
+FIXED = """\
+model = nn.Sequential(nn.Linear(10, 10))  # linear output for unbounded targets
+"""
 
 REGRESSION_LOSSES = ("mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss")
 # Reported only when the floor is at least 5% of the loss of predicting the

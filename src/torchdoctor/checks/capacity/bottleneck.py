@@ -36,6 +36,14 @@ CODE = "C001"
 CATEGORY = "capacity.bottleneck"
 TITLE = "A layer narrower than the target caps the model"
 PRIORITY = 20
+CONFIRMATION = "analytic"   # re-run | analytic | evidence
+EXAMPLE = """\
+model = nn.Sequential(nn.Linear(10, 5), nn.ReLU(), nn.Linear(5, 10))
+loss = nn.MSELoss()(model(x), x)          # 10-d identity through 5 units
+"""
+FIXED = """\
+model = nn.Sequential(nn.Linear(10, 64), nn.ReLU(), nn.Linear(64, 10))
+"""
 
 # Only a floor worth at least 5% of the targets' variance is reported: below
 # that the model still explains 95% of the variance (R^2 >= 0.95), as healthy

@@ -31,6 +31,13 @@ CODE = "C002"
 CATEGORY = "capacity.no_nonlinearity"
 TITLE = "No nonlinearity between the layers"
 PRIORITY = 20
+CONFIRMATION = "re-run"   # re-run | analytic | evidence
+EXAMPLE = """\
+model = nn.Sequential(nn.Linear(2, 8), nn.Linear(8, 1), nn.Sigmoid())   # XOR
+"""
+FIXED = """\
+model = nn.Sequential(nn.Linear(2, 8), nn.ReLU(), nn.Linear(8, 1), nn.Sigmoid())
+"""
 
 WEIGHT = {"Linear", "Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d"}
 # modules that keep a map affine (in eval they all are; Dropout only rescales)

@@ -33,6 +33,14 @@ CODE = "D002"
 CATEGORY = "data.class_imbalance"
 TITLE = "The model predicts the majority class"
 PRIORITY = 30
+CONFIRMATION = "evidence"   # re-run | analytic | evidence
+EXAMPLE = """\
+y = (torch.rand(n) < 0.05).float()          # 5% positives
+criterion = nn.BCEWithLogitsLoss()
+"""
+FIXED = """\
+criterion = nn.BCEWithLogitsLoss(pos_weight=torch.tensor(19.0))   # n_neg / n_pos
+"""
 
 MINORITY = 0.20          # a minority class at or below 20% of the targets
 NEAR_PRIOR = 0.25        # the loss within 25% of the prior's entropy (above or below)

@@ -24,6 +24,14 @@ CODE = "D003"
 CATEGORY = "data.nonfinite"
 TITLE = "NaN or Inf in the data"
 PRIORITY = 3
+CONFIRMATION = "evidence"   # re-run | analytic | evidence
+EXAMPLE = """\
+x = torch.tensor(df.values)      # NaN where the CSV had gaps
+loss = criterion(model(x), y)
+"""
+FIXED = """\
+x = torch.nan_to_num(torch.tensor(df.values))   # or drop incomplete rows
+"""
 
 
 def check(ctx: Context):

@@ -34,6 +34,14 @@ CODE = "D001"
 CATEGORY = "data.unnormalized"
 TITLE = "Inputs or targets are not normalised"
 PRIORITY = 15
+CONFIRMATION = "re-run"   # re-run | analytic | evidence
+EXAMPLE = """\
+x = torch.empty(2000, 1).uniform_(-500, 500)   # raw degrees
+loss = ((x * w + b - y) ** 2).mean()
+"""
+FIXED = """\
+x = (x - x.mean(0)) / x.std(0)   # standardise with training-set statistics
+"""
 
 # Standardised data has RMS 1 and [0, 1] data at most 1; ten times that is
 # outside what variance-preserving default initialisations are built for.

@@ -29,6 +29,16 @@ CODE = "V001"
 CATEGORY = "grad.exploding"
 TITLE = "Gradients explode"
 PRIORITY = 55
+CONFIRMATION = "re-run"   # re-run | analytic | evidence
+EXAMPLE = """\
+loss.backward()
+optimizer.step()                # an RNN over 50 steps, no clipping
+"""
+FIXED = """\
+loss.backward()
+torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+optimizer.step()
+"""
 
 GROWTH = 1e3             # three orders of magnitude above the first sampled steps
 

@@ -26,6 +26,15 @@ CODE = "G001"
 CATEGORY = "graph.detached"
 TITLE = "The loss does not reach some trained parameters"
 PRIORITY = 5
+CONFIRMATION = "evidence"   # re-run | analytic | evidence
+EXAMPLE = """\
+feats = self.encoder(x).detach()
+return self.head(feats)
+"""
+FIXED = """\
+feats = self.encoder(x)
+return self.head(feats)
+"""
 
 
 def _module_of(param_name: str) -> str:

@@ -24,6 +24,17 @@ CODE = "G002"
 CATEGORY = "graph.frozen"
 TITLE = "The optimizer holds only frozen parameters"
 PRIORITY = 5
+CONFIRMATION = "evidence"   # re-run | analytic | evidence
+EXAMPLE = """\
+for p in model.parameters():
+    p.requires_grad = False
+optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+"""
+FIXED = """\
+for p in model.backbone.parameters():
+    p.requires_grad = False
+optimizer = torch.optim.SGD(model.head.parameters(), lr=0.1)
+"""
 
 
 def check(ctx: Context):

@@ -27,6 +27,18 @@ CODE = "I001"
 CATEGORY = "init.symmetric"
 TITLE = "Weights start symmetric (all equal)"
 PRIORITY = 8
+CONFIRMATION = "re-run"   # re-run | analytic | evidence
+EXAMPLE = """\
+for m in model.modules():
+    if isinstance(m, nn.Linear):
+        nn.init.constant_(m.weight, 0.05)
+"""
+FIXED = """\
+for m in model.modules():
+    if isinstance(m, nn.Linear):
+        nn.init.kaiming_uniform_(m.weight, a=5 ** 0.5)
+        nn.init.zeros_(m.bias)
+"""
 
 
 def check(ctx: Context):

@@ -32,6 +32,14 @@ CODE = "L001"
 CATEGORY = "loss.double_softmax"
 TITLE = "Softmax before a loss that applies its own"
 PRIORITY = 10
+CONFIRMATION = "re-run"   # re-run | analytic | evidence
+EXAMPLE = """\
+model = nn.Sequential(nn.Linear(20, 10), nn.Softmax(dim=1))
+loss = nn.CrossEntropyLoss()(model(x), labels)
+"""
+FIXED = """\
+model = nn.Sequential(nn.Linear(20, 10))  # CrossEntropyLoss takes logits
+"""
 
 
 def check(ctx: Context):

@@ -38,6 +38,15 @@ CODE = "L002"
 CATEGORY = "loss.logits_mismatch"
 TITLE = "The loss gets the wrong kind of output"
 PRIORITY = 10
+CONFIRMATION = "re-run"   # re-run | analytic | evidence
+EXAMPLE = """\
+model = nn.Sequential(nn.Linear(12, 1), nn.Sigmoid())
+loss = nn.BCEWithLogitsLoss()(model(x), y)   # sigmoid applied twice
+"""
+FIXED = """\
+model = nn.Sequential(nn.Linear(12, 1))
+loss = nn.BCEWithLogitsLoss()(model(x), y)
+"""
 
 
 def _op(loss) -> str:

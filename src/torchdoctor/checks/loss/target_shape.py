@@ -31,6 +31,14 @@ CODE = "L003"
 CATEGORY = "loss.target_shape"
 TITLE = "Prediction and target shapes differ"
 PRIORITY = 10
+CONFIRMATION = "re-run"   # re-run | analytic | evidence
+EXAMPLE = """\
+out = model(x)                 # (N, 1)
+loss = nn.MSELoss()(out, y)    # y: (N,) -> broadcast to (N, N)
+"""
+FIXED = """\
+loss = nn.MSELoss()(out, y.view(-1, 1))
+"""
 ELEMENTWISE = ("mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss", "binary_cross_entropy",
                "binary_cross_entropy_with_logits")
 

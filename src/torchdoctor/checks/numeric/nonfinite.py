@@ -26,6 +26,14 @@ CODE = "N001"
 CATEGORY = "numeric.nonfinite"
 TITLE = "NaN or Inf in the forward pass"
 PRIORITY = 70
+CONFIRMATION = "evidence"   # re-run | analytic | evidence
+EXAMPLE = """\
+p = model(x).softmax(1)
+loss = -(y * torch.log(p)).sum(1).mean()    # log(0) = -inf
+"""
+FIXED = """\
+loss = nn.CrossEntropyLoss()(model(x), labels)   # log-softmax done stably
+"""
 
 
 def check(ctx: Context):

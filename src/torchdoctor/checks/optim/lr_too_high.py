@@ -34,6 +34,13 @@ CODE = "O001"
 CATEGORY = "optim.lr_too_high"
 TITLE = "The learning rate is too high"
 PRIORITY = 50
+CONFIRMATION = "re-run"   # re-run | analytic | evidence
+EXAMPLE = """\
+optimizer = torch.optim.Adam(model.parameters(), lr=1.0)
+"""
+FIXED = """\
+optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
+"""
 
 # Ends 1.5x above its start: a loss that training made worse, not noise around a plateau.
 DIVERGE_FACTOR = 1.5

@@ -33,6 +33,13 @@ CODE = "O002"
 CATEGORY = "optim.lr_too_low"
 TITLE = "The learning rate is too low"
 PRIORITY = 60
+CONFIRMATION = "re-run"   # re-run | analytic | evidence
+EXAMPLE = """\
+optimizer = torch.optim.Adam(model.parameters(), lr=1e-5)
+"""
+FIXED = """\
+optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+"""
 
 # Still falling: the tail median is at least 25% below where it was 30% of the
 # run earlier (curves.FALLING_SPAN). The seed's lr=0.001 case drops 41-55% there;

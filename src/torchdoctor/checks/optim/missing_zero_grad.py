@@ -30,6 +30,20 @@ CODE = "O003"
 CATEGORY = "optim.missing_zero_grad"
 TITLE = "Gradients are never reset (no zero_grad)"
 PRIORITY = 5
+CONFIRMATION = "re-run"   # re-run | analytic | evidence
+EXAMPLE = """\
+for x, y in data:
+    loss = criterion(model(x), y)
+    loss.backward()
+    optimizer.step()
+"""
+FIXED = """\
+for x, y in data:
+    optimizer.zero_grad()
+    loss = criterion(model(x), y)
+    loss.backward()
+    optimizer.step()
+"""
 
 # At least half of the steps started with stale gradients: a script that zeroes
 # only now and then (every epoch) accumulates within each epoch just the same.

@@ -24,6 +24,16 @@ CODE = "O006"
 CATEGORY = "optim.no_step"
 TITLE = "The optimizer never steps on a gradient"
 PRIORITY = 4
+CONFIRMATION = "evidence"   # re-run | analytic | evidence
+EXAMPLE = """\
+optimizer.zero_grad()
+loss.backward()                 # ... and no optimizer.step()
+"""
+FIXED = """\
+optimizer.zero_grad()
+loss.backward()
+optimizer.step()
+"""
 
 
 def check(ctx: Context):

@@ -28,6 +28,14 @@ CODE = "O004"
 CATEGORY = "optim.params_missing"
 TITLE = "Parameters the loss depends on are in no optimizer"
 PRIORITY = 5
+CONFIRMATION = "re-run"   # re-run | analytic | evidence
+EXAMPLE = """\
+self.hidden = [nn.Linear(8, 32), nn.Linear(32, 32)]   # plain list
+optimizer = torch.optim.Adam(model.parameters())
+"""
+FIXED = """\
+self.hidden = nn.ModuleList([nn.Linear(8, 32), nn.Linear(32, 32)])
+"""
 
 
 def check(ctx: Context):

@@ -27,6 +27,13 @@ CODE = "O005"
 CATEGORY = "optim.weight_decay"
 TITLE = "Weight decay is too strong"
 PRIORITY = 40
+CONFIRMATION = "re-run"   # re-run | analytic | evidence
+EXAMPLE = """\
+optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, weight_decay=1.0)
+"""
+FIXED = """\
+optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, weight_decay=1e-4)
+"""
 
 # Decay of 0.1% per step halves untouched weights in ~700 steps: a pull the size
 # of a typical gradient step. The usual settings (SGD 5e-4 x lr 0.1, AdamW 0.01 x
