@@ -115,6 +115,10 @@ def verify(findings: list[Finding], script: str, args: list[str], steps: int, ob
                         "error": baseline.error}]
             continue
         BY_CODE[f.code].conclude(f, baseline, [(e, by_key[e.key]) for e in exps])
+    for f in findings:                       # a check may defer to causes confirmed by other re-runs
+        check = BY_CODE.get(f.code)
+        if check is not None and hasattr(check, "reconcile"):
+            check.reconcile(f, findings)
     wall = time.monotonic() - t0
     progress("verify_done", wall_s=wall)
     return wall

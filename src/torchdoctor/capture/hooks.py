@@ -60,6 +60,9 @@ MAX_PARAMS = 4000           # parameter tensors tracked by name
 INPUT_ROWS = 4096           # rows of model inputs kept
 WALK_FIRST, WALK_EVERY = 3, 200   # backward calls whose autograd graph is walked
 CHANGE_SAMPLE = 64          # elements per parameter compared at the end ("did it ever change?")
+WINDOW = 20                 # sampled forwards per window of activation statistics
+SATURATED = 4.0             # |pre-activation| beyond which sigmoid/tanh gradients are < 0.07 (sigmoid) / 0.0013 (tanh)
+RATIO_KEEP = 20             # recent ‖g‖/‖w‖ values kept per weight
 
 
 # Frames inside these folders are not the user's: skipped when looking for the
@@ -155,7 +158,8 @@ class _Root:
         self.last_leaf: tuple[Any, Any] | None = None   # (module, output) of the last leaf this forward
         self.prev: tuple[str, Any] | None = None          # (name, output) of the previous leaf, first forward
         self.input: torch.Tensor | None = None            # the data this forward was called with
-        self.check_finite = False                         # test leaf outputs for NaN/Inf this forward
+        self.check_finite = False                         # a sampled training forward: look closer
+        self.fingerprint: tuple | None = None             # of the previous sampled input batch
         # layers whose behaviour depends on train/eval mode
         self.mode_layers = any(isinstance(m, (torch.nn.Dropout, torch.nn.modules.batchnorm._BatchNorm))
                                for m in module.modules())
@@ -235,6 +239,8 @@ class Observer:
                 if hasattr(F, name):
                     self._patch(F, name, self._wrap_loss(name, getattr(F, name)))
             self._patch(torch.optim.Optimizer, "__init__", self._wrap_optimizer_init(torch.optim.Optimizer.__init__))
+            from torch.utils.data import DataLoader
+            self._patch(DataLoader, "__iter__", self._wrap_loader_iter(DataLoader.__iter__))
             self._patch(torch.Tensor, "backward", self._wrap_backward(torch.Tensor.backward))
             self._patch(torch.autograd, "backward", self._wrap_backward(torch.autograd.backward))
         except BaseException:
@@ -254,6 +260,12 @@ class Observer:
         self._patches.clear()
         self._out_nodes.clear()
         self._stack.clear()
+        for st in self.trace.activations.values():      # windows not yet closed: use what they hold
+            if st["dead_share"] is None and st["_acc"] is not None:
+                st["dead_share"] = 1.0 - float(st["_acc"].float().mean())
+            if st["saturated"] is None and st["type"] != "ReLU" and st["n"] % WINDOW:
+                st["saturated"] = st["_sat"] / (st["n"] % WINDOW)
+            st.pop("_acc", None), st.pop("_sat", None)
         self.trace.wall_s = time.monotonic() - self._t0
 
     def _patch(self, obj: Any, name: str, new: Any) -> None:
@@ -292,6 +304,8 @@ class Observer:
                             names.setdefault(id(p), f"{var}.{attr}[{key}].{pname}")
         for i, (p, info, first) in enumerate(self._params.values()):
             info.name = names.get(id(p), f"param {i} {tuple(p.shape)}")
+            if str(id(p)) in self.trace.layer_grads:
+                self.trace.layer_grads[info.name] = self.trace.layer_grads.pop(str(id(p)))
             now = p.detach().reshape(-1)[:CHANGE_SAMPLE].to("cpu", torch.float32)
             info.changed = bool((now != first).any()) if now.numel() == first.numel() else True
 
@@ -360,6 +374,12 @@ class Observer:
         root.check_finite = torch.is_grad_enabled() and (_sampled(info.calls - 1) or self._hunt_nonfinite)
         x = args[0] if args and isinstance(args[0], torch.Tensor) else None
         root.input = x if x is not None and x.is_floating_point() and x.grad_fn is None else None
+        if x is not None and root.check_finite and x.numel() and x.dim() >= 1:
+            fp = (tuple(x.shape), float(x.detach().float().sum()), float(x.detach().reshape(-1)[:64].float().sum()))
+            if root.fingerprint is not None:
+                self.trace.batches_compared += 1
+                self.trace.same_batches += fp == root.fingerprint
+            root.fingerprint = fp
         if root.input is not None and root.input.dim() >= 1 and _sampled(info.calls - 1) and torch.is_grad_enabled():
             if not bool(torch.isfinite(root.input).all()):
                 self.trace.input_nonfinite += 1
@@ -396,6 +416,8 @@ class Observer:
                 and isinstance(output, torch.Tensor) \
                 and output.is_floating_point() and not bool(torch.isfinite(output).all()):
             self._nonfinite_output(root, module, name, args)
+        if root.check_finite and isinstance(output, torch.Tensor):
+            self._activation_stats(root, module, name, args, output)
         if root.recording:
             leaves = self.trace.models[root.index].leaves
             x = args[0] if args and isinstance(args[0], torch.Tensor) else None
@@ -411,6 +433,33 @@ class Observer:
             root.prev = (name, output)
         if isinstance(output, torch.Tensor):
             root.last_leaf = (module, output)
+
+    def _activation_stats(self, root: _Root, module: torch.nn.Module, name: str, args: tuple,
+                          output: torch.Tensor) -> None:
+        """Dead ReLU units and saturated sigmoid/tanh inputs, per window of sampled forwards."""
+        kind = type(module).__name__
+        if kind not in ("ReLU", "Tanh", "Sigmoid") or output.dim() < 2 or output.shape[0] == 0:
+            return
+        key = f"{self.trace.models[root.index].var}.{name}"
+        st = self.trace.activations.get(key)
+        if st is None:
+            st = self.trace.activations[key] = {"type": kind, "units": int(output.shape[1]), "n": 0,
+                                                "dead_share": None, "saturated": None, "_acc": None, "_sat": 0.0}
+        st["n"] += 1
+        if kind == "ReLU":
+            dims = [0] + list(range(2, output.dim()))
+            active = (output.detach() > 0).any(dim=dims[0]) if output.dim() == 2 else \
+                (output.detach() > 0).flatten(2).any(2).any(0)
+            st["_acc"] = active if st["_acc"] is None or st["_acc"].shape != active.shape else st["_acc"] | active
+        else:
+            x = args[0] if args and isinstance(args[0], torch.Tensor) else None
+            if x is not None:
+                st["_sat"] += float((x.detach().abs() > SATURATED).float().mean())
+        if st["n"] % WINDOW == 0:                 # close the window
+            if st["_acc"] is not None:
+                st["dead_share"] = 1.0 - float(st["_acc"].float().mean())
+            st["saturated"] = st["_sat"] / WINDOW if kind != "ReLU" else None
+            st["_acc"], st["_sat"] = None, 0.0
 
     def _nonfinite_output(self, root: _Root, module: torch.nn.Module, name: str, args: tuple) -> None:
         """A leaf produced NaN/Inf. It is the origin if its inputs and weights were finite;
@@ -593,6 +642,22 @@ class Observer:
                 self.trace.inputs.add_many(data.reshape(data.shape[0], -1), 64)
                 self.trace.input_source = f"data saved by {op}"
 
+    def _wrap_loader_iter(self, orig: Callable) -> Callable:
+        @functools.wraps(orig)
+        def __iter__(loader):
+            self._seen_loader(loader)
+            return orig(loader)
+        return __iter__
+
+    @_safe
+    def _seen_loader(self, loader: Any) -> None:
+        if len(self.trace.loaders) < 16 and not any(l["id"] == id(loader) for l in self.trace.loaders):
+            try:
+                n = len(loader.dataset)
+            except TypeError:
+                n = None
+            self.trace.loaders.append({"id": id(loader), "dataset": n, "batch_size": loader.batch_size})
+
     # ---- optimizer --------------------------------------------------------
     def _wrap_optimizer_init(self, orig: Callable) -> Callable:
         @functools.wraps(orig)
@@ -665,6 +730,12 @@ class Observer:
                     if entry is not None:
                         entry[1].grad_checks += 1
                         entry[1].got_grad += has
+                        if has and opt_ is opt and p.dim() >= 2:
+                            w = float(torch.linalg.vector_norm(p.detach().float()))
+                            if w > 0:
+                                r = self.trace.layer_grads.setdefault(str(id(p)), [])
+                                r.append(float(torch.linalg.vector_norm(p.grad.detach().float())) / w)
+                                del r[:-RATIO_KEEP]
                     if has:
                         any_grad = True
                         if opt_ is opt:

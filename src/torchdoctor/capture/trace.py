@@ -229,6 +229,11 @@ class Trace:
     nonfinite_step: int | None = None
     input_nonfinite: int = 0                 # batches whose model input had NaN/Inf
     manual_updates: int = 0                  # backward calls followed by an in-place parameter change, no optimizer
+    activations: dict[str, dict] = field(default_factory=dict)   # per ReLU/Tanh/Sigmoid leaf: dead units, saturation
+    layer_grads: dict[str, list[float]] = field(default_factory=dict)   # weight name -> recent ‖g‖/‖w‖
+    same_batches: int = 0                    # sampled training batches identical to the previous one
+    batches_compared: int = 0
+    loaders: list[dict] = field(default_factory=list)   # DataLoaders iterated: {"dataset": n, "batch_size": b}
 
     @property
     def model(self) -> ModelInfo | None:

@@ -86,6 +86,7 @@ class Bypass(Intervention):
     name: str
     module_type: str
     shown_as: str = ""              # how the report names it, e.g. "model.3 (Sigmoid)"
+    fn: str = ""                    # "" returns the input itself; "leaky_relu" returns fn(input)
     kind: ClassVar[str] = "bypass"
 
     def forward_pre(self, where, args):
@@ -99,12 +100,13 @@ class Bypass(Intervention):
     def forward(self, where, args, output):
         if where == (self.model_type, self.name) and getattr(self, "_input", None) is not None:
             x, self._input = self._input, None
-            return x
+            return getattr(torch.nn.functional, self.fn)(x) if self.fn else x
         return None
 
     @property
     def label(self) -> str:
-        return f"{self.shown_as or self.module_type} bypassed"
+        what = self.shown_as or self.module_type
+        return f"{what} replaced by {self.fn}" if self.fn else f"{what} bypassed"
 
 
 @dataclass
@@ -285,5 +287,29 @@ class Reinit(Intervention):
         return "random re-initialisation of " + ", ".join(self.names)
 
 
+@dataclass
+class SameBatch(Intervention):
+    """The overfit-one-batch probe: train on the first batch, again and again."""
+    model_type: str
+    kind: ClassVar[str] = "same_batch"
+
+    def forward_pre(self, where, args):
+        if where != (self.model_type, "") or not args or not isinstance(args[0], torch.Tensor):
+            return None
+        if getattr(self, "_x", None) is None:
+            self._x = args[0].detach().clone()
+        return (self._x, *args[1:]) if args[0].shape == self._x.shape else None
+
+    def loss(self, kind, pred, target):
+        if getattr(self, "_t", None) is None:
+            self._t = target.detach().clone()
+        return (pred, self._t) if target.shape == self._t.shape else None
+
+    @property
+    def label(self) -> str:
+        return "one batch, repeated (overfit-one-batch probe)"
+
+
 KINDS: dict[str, type[Intervention]] = {c.kind: c for c in (
-    ScaleLR, Bypass, SetHyper, ClipGrad, ZeroGrad, AddMissingParams, Apply, ReshapeTarget, Standardize, Reinit)}
+    ScaleLR, Bypass, SetHyper, ClipGrad, ZeroGrad, AddMissingParams, Apply, ReshapeTarget, Standardize, Reinit,
+    SameBatch)}

@@ -1,0 +1,117 @@
+"""capacity.too_small: the model cannot fit even one small batch.
+
+What it detects:
+    A run whose loss ends near what an input-independent prediction scores,
+    with no more specific cause found, and whose model, re-run on one batch
+    over and over (the overfit-one-batch probe), cannot drive that batch's loss
+    down to half of where it started.
+
+Why training fails:
+    A model that cannot memorise 64 examples has too few units or layers for
+    the function asked of it; no optimizer setting will make it fit the data.
+
+Fix:
+    Make the model wider or deeper (and check the probe again: a healthy model
+    fits one batch almost perfectly).
+
+Evidence:
+    The loss of the constant prediction, the observed loss, and the probe's
+    loss at its start and end. A finding confirmed by another re-run (a
+    learning rate, a missing zero_grad…) takes precedence over this one.
+"""
+from __future__ import annotations
+
+import math
+
+from ...capture import curves
+from ...experiments.interventions import SameBatch
+from .. import fits
+from ..base import Context, Experiment, make_finding, record_tests
+
+CODE = "C003"
+CATEGORY = "capacity.too_small"
+TITLE = "The model cannot fit even one batch"
+PRIORITY = 45
+CONFIRMATION = "re-run"   # re-run | analytic | evidence
+EXAMPLE = """\
+model = nn.Sequential(nn.Linear(10, 1), nn.ReLU(), nn.Linear(1, 1))   # one hidden unit
+"""
+FIXED = """\
+model = nn.Sequential(nn.Linear(10, 64), nn.ReLU(), nn.Linear(64, 1))
+"""
+
+NEAR_CONSTANT = 0.8       # the loss ends above 80% of the constant prediction's loss
+PROBE_FIT = 0.5           # the probe "fits" when one batch's loss halves
+IGNORED = ("optim.lr_too_low", "optim.lr_too_high")   # tested side by side; reconciled afterwards
+
+
+def near_constant(ctx: Context) -> tuple[float, float] | None:
+    """(observed, constant) when the run ends near the input-independent loss, with no
+    specific finding to explain it; shared with data.misaligned."""
+    trace, loss = ctx.trace, ctx.trace.loss_info
+    if loss is None or trace.model is None or trace.steps < 50 or loss.targets is None:
+        return None
+    if any(f.severity in ("error", "warning") and f.category not in IGNORED for f in ctx.findings):
+        return None
+    t = loss.targets.sample()
+    if t is None or t.shape[0] < 8:
+        return None
+    try:
+        const = fits.constant_loss(loss.kind, t)
+    except Exception:
+        return None
+    observed = curves.tail(trace.curve())
+    if not (const > 0 and math.isfinite(observed) and observed >= NEAR_CONSTANT * const):
+        return None
+    return observed, const
+
+
+def probe_fits(run) -> bool | None:
+    """Did the overfit-one-batch probe halve its loss? None if it did not run."""
+    if not run.ok or run.loss.count < 10:
+        return None
+    return curves.tail(run.loss) <= PROBE_FIT * curves.head(run.loss)
+
+
+def check(ctx: Context):
+    r = near_constant(ctx)
+    if r is None:
+        return []
+    observed, const = r
+    f = make_finding(
+        __name__, severity="info", location=ctx.trace.model.var,
+        message=(f"The loss ends at {observed:.3g}, near the {const:.3g} of a prediction that ignores the input; "
+                 "testing whether the model can fit even one batch."),
+        evidence={"observed_loss": observed, "constant_loss": const})
+    f.plan_data["model_type"] = ctx.trace.model.type
+    return [f]
+
+
+def plan(finding):
+    return [Experiment([SameBatch(finding.plan_data["model_type"])])]
+
+
+def conclude(finding, baseline, results):
+    record_tests(finding, baseline, results)
+    run = results[0][1]
+    fit = probe_fits(run)
+    if fit is False:
+        finding.severity, finding.confidence = "error", "confirmed"
+        finding.message = (f"The model cannot fit even one batch: trained on a single batch again and again, "
+                           f"its loss only went from {curves.head(run.loss):.3g} to {curves.tail(run.loss):.3g}.")
+        finding.verified = {"method": "counterfactual", "metric": f"one-batch loss after {run.steps} steps",
+                            "before": curves.head(run.loss), "after": curves.tail(run.loss),
+                            "change": results[0][0].label}
+        finding.fix = {"summary": "Make the model wider or deeper.", "code": FIXED.strip()}
+    elif fit:
+        finding.confidence = "refuted"
+        finding.message = "The model fits one batch easily, so its size is not what stops it. " + finding.message
+
+
+def reconcile(finding, findings):
+    """Another cause confirmed by its own re-run explains a model that does not fit."""
+    if finding.confidence == "confirmed" and any(
+            f is not finding and f.confidence == "confirmed" and (f.verified or {}).get("method") == "counterfactual"
+            and f.severity in ("error", "warning") for f in findings):
+        finding.severity, finding.confidence = "info", "refuted"
+        finding.message = "Explained by a confirmed finding above. " + finding.message
