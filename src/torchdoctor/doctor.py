@@ -42,11 +42,17 @@ def _noop(event: str, **info: Any) -> None:
     pass
 
 
-def judge(trace: Trace) -> list[Finding]:
-    """Run every check over the trace, in registry order."""
+def judge(trace: Trace, notes: list[str] | None = None) -> list[Finding]:
+    """Run every check over the trace, in registry order. A check that fails is
+    skipped and named in `notes`: one broken check must not cost the diagnosis."""
     ctx = Context(trace)
     for check in CHECKS:
-        ctx.findings.extend(check.check(ctx))
+        try:
+            ctx.findings.extend(check.check(ctx))
+        except Exception as e:
+            if notes is not None:
+                notes.append(f"check {check.CODE} ({check.CATEGORY}) failed and was skipped: "
+                             f"{type(e).__name__}: {e}")
     return ctx.findings
 
 
@@ -140,7 +146,8 @@ def diagnose_script(script: str, args: list[str] | tuple[str, ...] = (), options
     observe_s = time.monotonic() - t0
     progress("observe_done", steps=trace.steps, outcome=result.outcome, wall_s=observe_s)
 
-    findings = judge(trace)
+    notes: list[str] = []
+    findings = judge(trace, notes)
     verify_s, interrupted = 0.0, result.outcome == "interrupted"
     if options.verify and findings and not interrupted:
         try:
@@ -149,6 +156,7 @@ def diagnose_script(script: str, args: list[str] | tuple[str, ...] = (), options
             interrupted = True
     findings = rank(findings)
     report = build_report(trace, findings, result, script, list(args))
+    report.notes.extend(notes)
     report.interrupted = interrupted
     if interrupted and result.outcome != "interrupted":
         report.notes.append("Ctrl-C stopped the confirmation runs: findings that needed one stay suspected.")

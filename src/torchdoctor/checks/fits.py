@@ -36,6 +36,20 @@ def constant_loss(kind: str, t: torch.Tensor) -> float:
     return float(((t - t.mean(0)) ** 2).mean())
 
 
+def irreducible_loss(kind: str, t: torch.Tensor) -> float:
+    """The loss even a perfect model keeps: the entropy of soft targets for BCE (0 for
+    hard 0/1 targets), of target distributions for a cross-entropy on probabilities; 0 else."""
+    t = t.double()
+    if kind in ("binary_cross_entropy", "binary_cross_entropy_with_logits"):
+        p = t.clamp(1e-12, 1 - 1e-12)
+        h = -(p * p.log() + (1 - p) * (1 - p).log())
+        return float(torch.where((t == 0) | (t == 1), torch.zeros_like(h), h).mean())
+    if kind == "cross_entropy" and t.dim() == 2 and t.shape[1] > 1:
+        p = t.clamp_min(1e-12)
+        return float(-(t * p.log()).sum(1).mean())
+    return 0.0
+
+
 def linear_loss(kind: str, x: torch.Tensor, t: torch.Tensor, iters: int = 100) -> float:
     """Loss of the best affine model on (x, t): least squares for regression, logistic
     (or softmax) regression fitted by L-BFGS for classification."""

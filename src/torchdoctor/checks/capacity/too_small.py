@@ -45,8 +45,9 @@ PROBE_FIT = 0.5           # the probe "fits" when one batch's loss halves
 IGNORED = ("optim.lr_too_low", "optim.lr_too_high")   # tested side by side; reconciled afterwards
 
 
-def near_constant(ctx: Context) -> tuple[float, float] | None:
-    """(observed, constant) when the run ends near the input-independent loss, with no
+def near_constant(ctx: Context) -> tuple[float, float, float] | None:
+    """(observed, constant, floor) when the run ends near the input-independent loss,
+    measured above the loss no model can remove (soft targets' entropy), with no
     specific finding to explain it; shared with data.misaligned."""
     trace, loss = ctx.trace, ctx.trace.loss_info
     if loss is None or trace.model is None or trace.steps < 50 or loss.targets is None:
@@ -57,32 +58,34 @@ def near_constant(ctx: Context) -> tuple[float, float] | None:
     if t is None or t.shape[0] < 8:
         return None
     try:
-        const = fits.constant_loss(loss.kind, t)
+        const, floor = fits.constant_loss(loss.kind, t), fits.irreducible_loss(loss.kind, t)
     except Exception:
         return None
     observed = curves.tail(trace.curve())
-    if not (const > 0 and math.isfinite(observed) and observed >= NEAR_CONSTANT * const):
+    room = const - floor                      # what a model using the input could remove
+    if not (room > 1e-6 * max(const, 1e-12) and math.isfinite(observed)
+            and observed - floor >= NEAR_CONSTANT * room):
         return None
-    return observed, const
+    return observed, const, floor
 
 
-def probe_fits(run) -> bool | None:
-    """Did the overfit-one-batch probe halve its loss? None if it did not run."""
+def probe_fits(run, floor: float = 0.0) -> bool | None:
+    """Did the overfit-one-batch probe halve its loss above the floor? None if it did not run."""
     if not run.ok or run.loss.count < 10:
         return None
-    return curves.tail(run.loss) <= PROBE_FIT * curves.head(run.loss)
+    return curves.tail(run.loss) - floor <= PROBE_FIT * (curves.head(run.loss) - floor)
 
 
 def check(ctx: Context):
     r = near_constant(ctx)
     if r is None:
         return []
-    observed, const = r
+    observed, const, floor = r
     f = make_finding(
         __name__, severity="info", location=ctx.trace.model.var,
         message=(f"The loss ends at {observed:.3g}, near the {const:.3g} of a prediction that ignores the input; "
                  "testing whether the model can fit even one batch."),
-        evidence={"observed_loss": observed, "constant_loss": const})
+        evidence={"observed_loss": observed, "constant_loss": const, "irreducible_loss": floor})
     f.plan_data["model_type"] = ctx.trace.model.type
     return [f]
 
@@ -94,7 +97,7 @@ def plan(finding):
 def conclude(finding, baseline, results):
     record_tests(finding, baseline, results)
     run = results[0][1]
-    fit = probe_fits(run)
+    fit = probe_fits(run, finding.evidence["irreducible_loss"])
     if fit is False:
         finding.severity, finding.confidence = "error", "confirmed"
         finding.message = (f"The model cannot fit even one batch: trained on a single batch again and again, "

@@ -47,12 +47,12 @@ def check(ctx: Context):
     r = near_constant(ctx)
     if r is None:
         return []
-    observed, const = r
+    observed, const, floor = r
     f = make_finding(
         __name__, severity="warning", location="the inputs and targets",
         message=(f"Suspected: the loss ends at {observed:.3g}, no better than the {const:.3g} of a prediction "
                  "that ignores the input."),
-        evidence={"observed_loss": observed, "constant_loss": const},
+        evidence={"observed_loss": observed, "constant_loss": const, "irreducible_loss": floor},
         fix={"summary": "Check how inputs are paired with targets (shuffle them together).",
              "code": FIXED.strip()})
     f.plan_data["model_type"] = ctx.trace.model.type
@@ -66,7 +66,7 @@ def plan(finding):
 def conclude(finding, baseline, results):
     record_tests(finding, baseline, results)
     run = results[0][1]
-    fit = probe_fits(run)
+    fit = probe_fits(run, finding.evidence["irreducible_loss"])
     if fit:
         finding.severity, finding.confidence = "error", "confirmed"
         finding.message = (finding.message.replace("Suspected: ", "").rstrip(".") +

@@ -49,8 +49,8 @@ def check(ctx: Context):
     names = list(grads)                              # optimizer order: input side first
     first, last = names[0], names[-1]
     a, b = statistics.median(grads[first]), statistics.median(grads[last])
-    if b <= 0 or a / b >= RATIO:
-        return []
+    if a <= 0 or b <= 0 or a / b >= RATIO:
+        return []                                    # no gradient at all is graph.detached's business
     return [make_finding(
         __name__, severity="warning", location=f"{first} ... {last}",
         message=(f"The first layer's gradient is {b / a:,.0f}x smaller (relative to its weights) than the "
