@@ -28,6 +28,7 @@ def observe(train: Callable[[], None], **kw) -> Trace:
             train()
         except StopTraining:
             pass
+    obs.finish({})
     return obs.trace
 
 
@@ -84,14 +85,7 @@ def loop(model: nn.Module, criterion, batch: Callable[[], tuple], steps: int = 2
 def findings_of(check, train: Callable[[], None], **kw):
     """Run `train` under an Observer, then one check on its trace."""
     from torchdoctor.checks.base import Context
-    obs = Observer(**kw)
-    with obs:
-        try:
-            train()
-        except StopTraining:
-            pass
-    obs.finish({})
-    return check.check(Context(obs.trace))
+    return check.check(Context(observe(train, **kw)))
 
 
 def blobs(n_classes: int = 4, dim: int = 8, n: int = 512, seed: int = 0):

@@ -111,10 +111,15 @@ def conclude(finding, baseline, results):
         finding.message = "The model fits one batch easily, so its size is not what stops it. " + finding.message
 
 
-def reconcile(finding, findings):
-    """Another cause confirmed by its own re-run explains a model that does not fit."""
+def defer_to_confirmed(finding, findings, ignore: tuple[str, ...] = ()) -> None:
+    """Another cause, confirmed by its own re-run, explains a run that does not learn:
+    this probe-based finding steps back (shared with data.misaligned)."""
     if finding.confidence == "confirmed" and any(
             f is not finding and f.confidence == "confirmed" and (f.verified or {}).get("method") == "counterfactual"
-            and f.severity in ("error", "warning") for f in findings):
+            and f.category not in ignore and f.severity in ("error", "warning") for f in findings):
         finding.severity, finding.confidence = "info", "refuted"
         finding.message = "Explained by a confirmed finding above. " + finding.message
+
+
+def reconcile(finding, findings):
+    defer_to_confirmed(finding, findings)

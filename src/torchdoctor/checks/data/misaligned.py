@@ -26,7 +26,7 @@ from __future__ import annotations
 from ...capture import curves
 from ...experiments.interventions import SameBatch
 from ..base import Context, Experiment, make_finding, record_tests
-from ..capacity.too_small import near_constant, probe_fits
+from ..capacity.too_small import defer_to_confirmed, near_constant, probe_fits
 
 CODE = "D004"
 CATEGORY = "data.misaligned"
@@ -82,9 +82,4 @@ def conclude(finding, baseline, results):
 
 
 def reconcile(finding, findings):
-    """As capacity.too_small: a cause confirmed by its own re-run comes first."""
-    if finding.confidence == "confirmed" and any(
-            f is not finding and f.confidence == "confirmed" and (f.verified or {}).get("method") == "counterfactual"
-            and f.category not in ("capacity.too_small",) and f.severity in ("error", "warning") for f in findings):
-        finding.severity, finding.confidence = "info", "refuted"
-        finding.message = "Explained by a confirmed finding above. " + finding.message
+    defer_to_confirmed(finding, findings, ignore=("capacity.too_small",))
