@@ -126,15 +126,20 @@ def node_name(node: Any) -> str:
     return re.sub(r"\d+$", "", type(node).__name__)
 
 
-def _reissue(caught: list) -> None:
+def _reissue(caught: list, seen: set) -> None:
     """Re-emit warnings raised inside a wrapped loss, attributed to the user's line
-    (the loss's own stacklevel would point at this wrapper)."""
+    (the loss's own stacklevel would point at this wrapper), once per line and
+    message as Python's default filter would (catch_warnings resets its registry)."""
     if not caught:
         return
     f = sys._getframe(1)
     while f is not None and _internal(f.f_code.co_filename):
         f = f.f_back
     for w in caught:
+        key = (str(w.message), w.category, f.f_code.co_filename if f else "", f.f_lineno if f else 0)
+        if key in seen:
+            continue
+        seen.add(key)
         if f is None:
             warnings.warn(w.message, w.category)
         else:
@@ -215,6 +220,7 @@ class Observer:
         self._params: dict[int, tuple[torch.Tensor, ParamInfo, torch.Tensor]] = {}   # id -> (p, info, first values)
         self._stepped = False                     # an optimizer stepped since the last backward
         self._hunt_nonfinite = False              # look for the first module with a NaN/Inf output
+        self._warned: set = set()                 # loss warnings already shown
         self._manual: list[tuple[torch.Tensor, torch.Tensor]] = []   # leaf samples, loops with no optimizer
         self._t0 = 0.0
         self._stop: str | None = None             # set once a budget is reached: every later hook raises again
@@ -509,7 +515,7 @@ class Observer:
                 with warnings.catch_warnings(record=True) as caught:
                     warnings.simplefilter("always")
                     out = orig(input, target, *args, **kwargs)
-                _reissue(caught)
+                _reissue(caught, self._warned)
                 if info is not None and isinstance(out, torch.Tensor) and out.numel() == 1:
                     info.min_value = min(info.min_value, float(out.detach()))
                 return out

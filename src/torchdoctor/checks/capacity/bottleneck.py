@@ -3,7 +3,10 @@
 What it detects:
     A regression model (MSE loss) whose narrowest layer has k units while each
     target has d > k values, and whose predictions really are confined to k
-    dimensions (their measured rank is at most k), so nothing routes around it.
+    dimensions (their measured rank is at most k), so nothing routes around it;
+    or, behind a nonlinear decoder, a plain chain of layers through the narrow
+    one whose loss sits on the rank-k floor (then the floor is an estimate and
+    the finding a warning).
 
 Why training fails:
     Every prediction is an affine function of k numbers, so the predictions span
@@ -56,6 +59,13 @@ ON_FLOOR = 1.25
 RANK_TOL = 1e-4
 
 
+def single_path(leaves, narrow) -> bool:
+    """Every leaf after `narrow` takes the previous leaf's output as its input: a plain
+    chain to the output, with no skip connection around the narrow layer."""
+    i = next(i for i, l in enumerate(leaves) if l is narrow)
+    return all(leaves[j].input_from == leaves[j - 1].name for j in range(i + 1, len(leaves)))
+
+
 def check(ctx: Context):
     trace = ctx.trace
     loss, model = trace.loss_info, trace.model
@@ -77,8 +87,9 @@ def check(ctx: Context):
     centered = preds - preds.mean(0)                                    # (R, d)
     s = torch.linalg.svdvals(centered.double())
     rank = int((s > s[0] * RANK_TOL).sum()) if s.numel() and s[0] > 0 else 0
-    if rank > k:
-        return []                                   # something routes around the narrow layer
+    estimate = rank > k
+    if estimate and not single_path(model.leaves, narrow):
+        return []                                   # something (a skip connection) routes around it
     cov = torch.cov(targets.double().T)                                 # (d, d)
     eig = torch.linalg.eigvalsh(cov).clamp(min=0)                       # ascending
     lost, total = float(eig[:d - k].sum()), float(eig.sum())
@@ -87,23 +98,31 @@ def check(ctx: Context):
     floor = lost / d if loss.reduction == "mean" else lost * batch
     observed = curves.tail(trace.curve())
     on_floor = math.isfinite(observed) and observed <= floor * ON_FLOOR
+    if estimate and not on_floor:
+        return []                                   # a nonlinear decoder beat the linear floor: not binding
     where = f"{model.var}.{narrow.name} ({narrow.type})"
-    msg = (f"{where} has {k} units but each target has {d} values: predictions are confined to "
-           f"{rank} dimensions, and no rank-{k} map can get the loss below {fmt(floor)} "
-           f"({lost / total:.0%} of the targets' variance). The loss ends at {fmt(observed)}"
-           + (", on that floor." if on_floor else "."))
+    if estimate:
+        msg = (f"{where} has {k} units but each target has {d} values, and every path to the output goes "
+               f"through it. A linear map through {k} units cannot get the loss below {fmt(floor)} "
+               f"({lost / total:.0%} of the targets' variance; the nonlinear layers after it can do somewhat "
+               f"better, so this is an estimate). The loss ends at {fmt(observed)}, at that level.")
+    else:
+        msg = (f"{where} has {k} units but each target has {d} values: predictions are confined to "
+               f"{rank} dimensions, and no rank-{k} map can get the loss below {fmt(floor)} "
+               f"({lost / total:.0%} of the targets' variance). The loss ends at {fmt(observed)}"
+               + (", on that floor." if on_floor else "."))
     in_f = narrow.attrs.get("in_features")
     code = (f"nn.Linear({in_f}, {d})  # was nn.Linear({in_f}, {k}); widen the next layer's input too"
             if narrow.type == "Linear" and in_f else f"# widen {where} to at least {d} units")
     f = make_finding(
-        __name__, severity="error" if on_floor else "warning",
+        __name__, severity="error" if on_floor and not estimate else "warning",
         message=msg, location=where,
         evidence={"narrowest_width": k, "target_dim": d, "loss_floor": floor,
                   "floor_share": lost / total, "prediction_rank": rank,
-                  "observed_loss": observed, "plateau_on_floor": on_floor,
+                  "observed_loss": observed, "plateau_on_floor": on_floor, "floor_is_estimate": estimate,
                   "targets_sampled": int(targets.shape[0])},
         fix={"summary": f"Widen {where} from {k} to at least {d} units.", "code": code})
-    if on_floor:
+    if on_floor and not estimate:
         f.confidence = "confirmed"
         f.verified = {"method": "analytic", "metric": f"loss at the end vs the best rank-{k} loss",
                       "before": observed, "after": floor,

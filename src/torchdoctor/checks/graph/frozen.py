@@ -2,8 +2,8 @@
 
 What it detects:
     An optimizer whose parameters all have requires_grad=False, so nothing it
-    holds can train (frozen by a loop meant for a backbone, or by
-    torch.no_grad-built tensors).
+    holds can train, or one whose values are 90% or more frozen while the
+    loss barely moves (a freezing loop that caught the layers meant to train).
 
 Why training fails:
     Frozen tensors get no gradient; the optimizer steps over nothing and the
@@ -18,6 +18,9 @@ Evidence:
 """
 from __future__ import annotations
 
+import math
+
+from ...capture import curves
 from ..base import Context, make_finding
 
 CODE = "G002"
@@ -37,11 +40,36 @@ optimizer = torch.optim.SGD(model.head.parameters(), lr=0.1)
 """
 
 
+# Nearly all (90%) of what the optimizer holds frozen, while the loss keeps more
+# than half of its start: a freezing loop that caught the layers meant to train.
+# (A frozen backbone with a learning head makes progress, and is not reported.)
+FROZEN_SHARE = 0.9
+STALLED = 0.5
+
+
 def check(ctx: Context):
     trace = ctx.trace
     held = [p for p in trace.params if p.in_optimizer]
-    if not held or any(p.requires_grad for p in held):
+    if not held:
         return []
+    size = lambda p: math.prod(p.shape) or 1                                   # noqa: E731
+    frozen = [p for p in held if not p.requires_grad]
+    share = sum(size(p) for p in frozen) / sum(size(p) for p in held)
+    if len(frozen) < len(held):
+        series = trace.curve()
+        c = curves.summarize(series) if series.count >= 20 else None
+        if not (share >= FROZEN_SHARE and c is not None and c.start > 0 and c.end >= STALLED * c.start):
+            return []
+        names = [p.name for p in frozen]
+        shown = ", ".join(names[:6]) + (f" and {len(names) - 6} more" if len(names) > 6 else "")
+        return [make_finding(
+            __name__, severity="warning", location=shown,
+            message=(f"{share:.0%} of the values the optimizer holds are frozen (requires_grad=False) and the "
+                     f"loss barely moved ({c.start:.3g} to {c.end:.3g}): only "
+                     f"{len(held) - len(frozen)} small tensor(s) can train."),
+            evidence={"frozen": names, "frozen_share": share},
+            fix={"summary": "Unfreeze the layers meant to train.",
+                 "code": "for p in model.head.parameters():\n    p.requires_grad = True"})]
     names = [p.name for p in held]
     shown = ", ".join(names[:6]) + (f" and {len(names) - 6} more" if len(names) > 6 else "")
     return [make_finding(

@@ -54,3 +54,16 @@ def conclude(finding: Finding, baseline: RunOutcome, results: list[tuple[Experim
         finding.severity = "info"
         finding.message = (f"Not confirmed: {symptom[0].lower()}{symptom[1:]} with lr={lr:g}, but lr={new_lr:g} "
                            f"does no better ({fmt(run.end)} vs {fmt(before)} after {run.steps} steps).")
+
+
+def one_direction(finding: Finding, findings: list[Finding]) -> None:
+    """Never report the learning rate as both too high and too low: when both re-runs
+    helped (a stalled run tests both), the smaller gain steps back."""
+    other = "optim.lr_too_low" if finding.category == "optim.lr_too_high" else "optim.lr_too_high"
+    rival = next((f for f in findings if f.category == other and f.confidence == "confirmed"), None)
+    if finding.confidence != "confirmed" or rival is None:
+        return
+    gain = lambda f: improvement(f.verified["before"], f.verified["after"])   # noqa: E731
+    if gain(finding) < gain(rival) or (gain(finding) == gain(rival) and finding.category == "optim.lr_too_low"):
+        finding.confidence, finding.severity = "refuted", "info"
+        finding.message = f"The other direction helped more ({rival.verified['change']}). " + finding.message

@@ -1,9 +1,10 @@
 """optim.lr_too_high: steps so large that the loss diverges, goes NaN, or bounces far above where it could be.
 
 What it detects:
-    A loss that becomes NaN/Inf, ends above where it started, or ends far above
+    A loss that becomes NaN/Inf, ends above where it started, ends far above
     the lowest level it had already reached (it got there, then was thrown back
-    out), confirmed by re-running the training with the learning rate scaled
+    out), or barely moves (tested in both directions, with optim.lr_too_low),
+    confirmed by re-running the training with the learning rate scaled
     down (x0.1 and x0.01), which reaches a far lower loss in the same steps.
 
 Why training fails:
@@ -47,6 +48,7 @@ DIVERGE_FACTOR = 1.5
 # Ends 3x above its best windowed median: on healthy seed-size runs the end/best
 # ratio is 1.0-1.1 (both are window medians), on the seed's Adam lr=1.0 it is ~4000.
 REBOUND_FACTOR = 3.0
+STALLED = 0.5            # lr_too_low.NO_PROGRESS: the loss kept more than half of its start
 FACTORS = (0.1, 0.01)
 # Divergence and NaN are errors even before a re-run; a confirmed bounce that a
 # smaller lr improves at least 10x is an error too, a smaller gain a warning.
@@ -67,6 +69,10 @@ def check(ctx: Context):
     elif c.end > max(c.best, 0.0) * REBOUND_FACTOR:
         above = f" ({times(c.end / c.best)} its best)" if c.best > 0 else ""
         why = f"The loss reached {fmt(c.best)} and was thrown back up to {fmt(c.end)}{above}"
+    elif c.start > 0 and c.end >= STALLED * c.start:
+        # a stalled loss: too large a step can collapse a net as well as too small a one
+        # fails to move it, so both directions are tested (lr_too_low tests x10)
+        why = f"The loss barely moved ({fmt(c.start)} to {fmt(c.end)})"
     if why is None or not trace.optimizers:
         return []
     lr = first_lr(trace)
@@ -78,7 +84,7 @@ def check(ctx: Context):
                   "nonfinite_step": c.nonfinite_at, "update_ratio": tail_update_ratio(trace),
                   "steps": c.steps},
         fix={"summary": "Lower the learning rate.", "code": f"lr={lr * FACTORS[0]:g}  # was {lr:g}"})
-    f.plan_data.update(lr=lr, symptom=why)
+    f.plan_data.update(lr=lr, symptom=why, stalled=why.startswith("The loss barely moved"))
     return [f]
 
 
@@ -88,3 +94,7 @@ def plan(finding):
 
 def conclude(finding, baseline, results):
     _lr.conclude(finding, baseline, results, verb="Lower", error_gain=ERROR_GAIN)
+
+
+def reconcile(finding, findings):
+    _lr.one_direction(finding, findings)

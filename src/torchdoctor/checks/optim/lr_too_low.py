@@ -67,8 +67,8 @@ def check(ctx: Context):
     series = trace.curve()
     if series.count < 4 * curves.TAIL_MIN or not trace.optimizers:
         return []
-    if any(f.category == "optim.lr_too_high" for f in ctx.findings):
-        return []                                       # never both directions at once
+    if any(f.category == "optim.lr_too_high" and not f.plan_data.get("stalled") for f in ctx.findings):
+        return []                  # a diverging run is never also "too slow"; a stalled one is tested both ways
     c = curves.summarize(series)
     if c.nonfinite_at is not None or not (c.start > 0 and math.isfinite(c.end)):
         return []
@@ -103,7 +103,12 @@ def check(ctx: Context):
 
 
 def plan(finding):
-    return [Experiment([ScaleLR(x)]) for x in FACTORS]
+    # a stalled run is also tested downwards (lr_too_high): one step up is enough here
+    return [Experiment([ScaleLR(x)]) for x in (FACTORS[:1] if finding.plan_data["stalled"] else FACTORS)]
+
+
+def reconcile(finding, findings):
+    _lr.one_direction(finding, findings)
 
 
 def conclude(finding, baseline, results):

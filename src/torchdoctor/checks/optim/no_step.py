@@ -45,7 +45,9 @@ def check(ctx: Context):
             evidence={"backward_calls": trace.backward_calls, "steps": 0},
             fix={"summary": "Call optimizer.step() after loss.backward().",
                  "code": "loss.backward()\noptimizer.step()"})]
-    if trace.grad_steps_checked >= 3 and trace.zero_grad_steps == trace.grad_steps_checked:
+    missing = any(p.reached and p.requires_grad and not p.in_optimizer for p in trace.params)
+    if trace.grad_steps_checked >= 3 and trace.zero_grad_steps == trace.grad_steps_checked and not missing:
+        # (gradients that land only on parameters outside the optimizer are optim.params_missing)
         return [make_finding(
             __name__, severity="error", location="optimizer.step()",
             message=(f"All {trace.grad_steps_checked} sampled steps found every gradient empty or zero: "

@@ -1,8 +1,8 @@
 """regularization.dropout: dropout so strong the model cannot fit even the training data.
 
 What it detects:
-    Dropout with p >= 0.5 in a run whose loss stays above half of where it
-    started, confirmed by re-running with the dropout layers bypassed, which
+    Dropout with p >= 0.8, or p >= 0.5 in a run whose loss stays above half of
+    where it started, confirmed by re-running with the dropout layers bypassed, which
     reaches a far lower training loss in the same steps.
 
 Why training fails:
@@ -35,8 +35,9 @@ FIXED = """\
 model = nn.Sequential(nn.Linear(10, 64), nn.ReLU(), nn.Dropout(0.1), nn.Linear(64, 1))
 """
 
-HIGH_P = 0.5          # at or above half the units dropped
-NO_PROGRESS = 0.5     # the loss stays above half of its start (lr_too_low.NO_PROGRESS)
+HIGH_P = 0.5          # at or above half the units dropped...
+NO_PROGRESS = 0.5     # ...while the loss stays above half of its start (lr_too_low.NO_PROGRESS)
+EXTREME_P = 0.8       # 4 units in 5 dropped: tested whatever the loss did
 
 
 def check(ctx: Context):
@@ -45,7 +46,8 @@ def check(ctx: Context):
         return []
     drops = [l for l in model.leaves if l.type.startswith("Dropout") and l.attrs.get("p", 0) >= HIGH_P and l.training]
     c = curves.summarize(ctx.trace.curve()) if ctx.trace.curve().count >= 20 else None
-    if not drops or c is None or not (c.start > 0 and c.end >= NO_PROGRESS * c.start):
+    extreme = any(l.attrs["p"] >= EXTREME_P for l in drops)
+    if not drops or c is None or not (c.start > 0 and (extreme or c.end >= NO_PROGRESS * c.start)):
         return []
     ps = ", ".join(f"{model.var}.{l.name} (p={l.attrs['p']:g})" for l in drops)
     f = make_finding(
