@@ -103,8 +103,7 @@ def check(ctx: Context):
 
 
 def plan(finding):
-    # a stalled run is also tested downwards (lr_too_high): one step up is enough here
-    return [Experiment([ScaleLR(x)]) for x in (FACTORS[:1] if finding.plan_data["stalled"] else FACTORS)]
+    return [Experiment([ScaleLR(x)]) for x in FACTORS]
 
 
 def reconcile(finding, findings):
