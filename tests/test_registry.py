@@ -57,3 +57,7 @@ def test_rules_and_explain_commands():
     assert rc == 0 and "Why training fails" in out and "nn.Softmax" in out
     rc, _, err = run_cli("explain", "nope")
     assert rc == 2 and "no check" in err
+
+
+def test_every_category_has_a_check():
+    assert {c.CATEGORY for c in CHECKS} == set(CATEGORIES)

@@ -288,6 +288,24 @@ class Reinit(Intervention):
 
 
 @dataclass
+class TrainMode(Intervention):
+    """Put the model in train mode for every forward pass that autograd records."""
+    model_type: str
+    kind: ClassVar[str] = "train_mode"
+
+    def forward_pre(self, where, args):
+        if where == (self.model_type, "") and torch.is_grad_enabled():
+            model = self.observer.current_model()
+            if model is not None and not model.training:
+                model.train()
+        return None
+
+    @property
+    def label(self) -> str:
+        return "model.train() before each training forward"
+
+
+@dataclass
 class SameBatch(Intervention):
     """The overfit-one-batch probe: train on the first batch, again and again."""
     model_type: str
@@ -312,4 +330,4 @@ class SameBatch(Intervention):
 
 KINDS: dict[str, type[Intervention]] = {c.kind: c for c in (
     ScaleLR, Bypass, SetHyper, ClipGrad, ZeroGrad, AddMissingParams, Apply, ReshapeTarget, Standardize, Reinit,
-    SameBatch)}
+    SameBatch, TrainMode)}
