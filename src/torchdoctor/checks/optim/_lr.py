@@ -20,6 +20,23 @@ def tail_update_ratio(trace: Trace) -> float:
     return curves.median(s.tail_values()[-curves.tail_window(s.count):])
 
 
+def progress_share(ctx, c) -> float | None:
+    """The share of the starting loss still left at the end, measured above the loss no
+    model can remove (soft targets' entropy); None when a floor proven by an earlier
+    finding explains the level (no learning rate can halve it) or nothing is left."""
+    from .. import fits
+    from ..base import CONFIRM_FACTOR
+    floor = ctx.floor()
+    if floor is not None and c.end < floor * CONFIRM_FACTOR:
+        return None
+    loss = ctx.trace.loss_info
+    targets = loss.targets.sample() if loss is not None and loss.targets is not None else None
+    irreducible = fits.irreducible_loss(loss.kind, targets) if targets is not None else 0.0
+    if not c.start > irreducible:
+        return None
+    return (c.end - irreducible) / (c.start - irreducible)
+
+
 def conclude(finding: Finding, baseline: RunOutcome, results: list[tuple[Experiment, RunOutcome]],
              *, verb: str, error_gain: float) -> None:
     """Confirm with the best lr re-run (a gain >= CONFIRM_FACTOR) or mark the suspicion refuted."""

@@ -69,7 +69,7 @@ def check(ctx: Context):
     elif c.end > max(c.best, 0.0) * REBOUND_FACTOR:
         above = f" ({times(c.end / c.best)} its best)" if c.best > 0 else ""
         why = f"The loss reached {fmt(c.best)} and was thrown back up to {fmt(c.end)}{above}"
-    elif c.start > 0 and c.end >= STALLED * c.start:
+    elif (_lr.progress_share(ctx, c) or 0.0) >= STALLED:
         # a stalled loss: too large a step can collapse a net as well as too small a one
         # fails to move it, so both directions are tested (lr_too_low tests x10)
         why = f"The loss barely moved ({fmt(c.start)} to {fmt(c.end)})"

@@ -25,8 +25,7 @@ import math
 
 from ...capture import curves
 from ...experiments.interventions import ScaleLR
-from .. import fits
-from ..base import CONFIRM_FACTOR, Context, Experiment, fmt, make_finding
+from ..base import Context, Experiment, fmt, make_finding
 from . import _lr
 from ._lr import first_lr, tail_update_ratio
 
@@ -72,13 +71,9 @@ def check(ctx: Context):
     c = curves.summarize(series)
     if c.nonfinite_at is not None or not (c.start > 0 and math.isfinite(c.end)):
         return []
-    # progress is measured above the loss no model can remove (soft targets' entropy)
-    loss = trace.loss_info
-    targets = loss.targets.sample() if loss is not None and loss.targets is not None else None
-    irreducible = fits.irreducible_loss(loss.kind, targets) if targets is not None else 0.0
-    if not c.start > irreducible:
-        return []
-    share = (c.end - irreducible) / (c.start - irreducible)
+    share = _lr.progress_share(ctx, c)
+    if share is None:
+        return []                  # a proven floor (or the targets' own entropy) explains the level
     if c.falling >= FALLING and share >= LEVEL:
         symptom = (f"The loss is still falling at the end ({c.falling:.0%} lower than "
                    f"{int(c.steps * curves.FALLING_SPAN)} steps before) and has only come down to "
@@ -88,9 +83,6 @@ def check(ctx: Context):
                    f"in {c.steps} steps")
     else:
         return []
-    floor = ctx.floor()
-    if floor is not None and c.end < floor * CONFIRM_FACTOR:
-        return []                                       # a proven floor explains the level: no lr can halve it
     lr = first_lr(trace)
     f = make_finding(
         __name__, severity="warning", message=f"Suspected: {symptom[0].lower()}{symptom[1:]} with lr={lr:g}.",
