@@ -91,13 +91,19 @@ def check(ctx: Context):
 
 
 def plan(finding):
+    """The overfit-one-batch probe (shared with data.misaligned: one re-run answers both)."""
     return [Experiment([SameBatch(finding.plan_data["model_type"])])]
 
 
-def conclude(finding, baseline, results):
+def probe(finding, baseline, results):
+    """(the probe's run, whether it fitted its one batch) after recording the re-runs."""
     record_tests(finding, baseline, results)
     run = results[0][1]
-    fit = probe_fits(run, finding.evidence["irreducible_loss"])
+    return run, probe_fits(run, finding.evidence["irreducible_loss"])
+
+
+def conclude(finding, baseline, results):
+    run, fit = probe(finding, baseline, results)
     if fit is False:
         finding.severity, finding.confidence = "error", "confirmed"
         finding.message = (f"The model cannot fit even one batch: trained on a single batch again and again, "

@@ -24,9 +24,8 @@ Evidence:
 from __future__ import annotations
 
 from ...capture import curves
-from ...experiments.interventions import SameBatch
-from ..base import Context, Experiment, make_finding, record_tests
-from ..capacity.too_small import defer_to_confirmed, near_constant, probe_fits
+from ..base import Context, make_finding
+from ..capacity.too_small import defer_to_confirmed, near_constant, plan, probe  # noqa: F401 (plan: shared probe)
 
 CODE = "D004"
 CATEGORY = "data.misaligned"
@@ -59,14 +58,8 @@ def check(ctx: Context):
     return [f]
 
 
-def plan(finding):
-    return [Experiment([SameBatch(finding.plan_data["model_type"])])]
-
-
 def conclude(finding, baseline, results):
-    record_tests(finding, baseline, results)
-    run = results[0][1]
-    fit = probe_fits(run, finding.evidence["irreducible_loss"])
+    run, fit = probe(finding, baseline, results)
     if fit:
         finding.severity, finding.confidence = "error", "confirmed"
         finding.message = (finding.message.replace("Suspected: ", "").rstrip(".") +
