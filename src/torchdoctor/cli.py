@@ -188,7 +188,7 @@ def rules() -> None:
 @click.argument("code")
 @_guard
 def explain(code: str) -> None:
-    """Explain a check (by code, e.g. A001, or category, e.g. loss.double_softmax)."""
+    """Explain one check, named by its code (A001) or its category (loss.double_softmax)."""
     check = get(code)
     if check is None:
         raise click.BadParameter(f"no check {code!r}; `torchdoctor rules` lists them", param_hint="CODE")
