@@ -101,3 +101,15 @@ def test_bypass_returns_the_module_input():
 
 def test_stop_training_is_not_caught_by_except_exception():
     assert not issubclass(StopTraining, Exception)
+
+
+def test_a_users_once_per_line_warning_still_shows_once():
+    import warnings
+    model = nn.Linear(3, 3)
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("default")                  # Python's default: once per line
+        with Observer():
+            for _ in range(5):
+                F.mse_loss(model(torch.randn(4, 3)), torch.zeros(4, 3)).backward()
+                warnings.warn("slow path taken")
+    assert sum("slow path" in str(w.message) for w in seen) == 1

@@ -108,7 +108,7 @@ def verify(findings: list[Finding], script: str, args: list[str], steps: int, ob
     outcomes = run_many(base, [unique[k].interventions for k in keys], jobs=options.jobs,
                         on_done=lambda i, r: progress("verify_run_done", label=labels[i], outcome=r))
     baseline, by_key = outcomes[0], dict(zip(keys, outcomes[1:]))
-    if baseline.ok and baseline.steps < budget // 2:
+    if baseline.outcome != "error" and baseline.steps < budget // 2:
         # the script did not train again the same way (it resumed from a checkpoint, or
         # stopped early): the re-runs cannot be compared with the observed run
         baseline.outcome, baseline.error = "error", (

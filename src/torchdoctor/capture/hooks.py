@@ -221,6 +221,7 @@ class Observer:
         self._stepped = False                     # an optimizer stepped since the last backward
         self._hunt_nonfinite = False              # look for the first module with a NaN/Inf output
         self._warned: set = set()                 # loss warnings already shown
+        self._warning_losses: set[str] = set()    # loss kinds whose calls raise warnings
         self._manual: list[tuple[torch.Tensor, torch.Tensor]] = []   # leaf samples, loops with no optimizer
         self._t0 = 0.0
         self._stop: str | None = None             # set once a budget is reached: every later hook raises again
@@ -371,9 +372,8 @@ class Observer:
             info.symmetric = _symmetric_weights(module)
         info = self.trace.models[root.index]
         info.calls += 1
-        if torch.is_grad_enabled():
-            if module.training:
-                info.training_calls += 1
+        if torch.is_grad_enabled() and module.training:
+            info.training_calls += 1
         self.trace.forward_calls += 1
         root.last_leaf, root.prev = None, None
         # look for NaN/Inf at every leaf on sampled training forwards, and on all after a NaN loss
@@ -452,10 +452,8 @@ class Observer:
             st = self.trace.activations[key] = {"type": kind, "units": int(output.shape[1]), "n": 0,
                                                 "dead_share": None, "saturated": None, "_acc": None, "_sat": 0.0}
         st["n"] += 1
-        if kind == "ReLU":
-            dims = [0] + list(range(2, output.dim()))
-            active = (output.detach() > 0).any(dim=dims[0]) if output.dim() == 2 else \
-                (output.detach() > 0).flatten(2).any(2).any(0)
+        if kind == "ReLU":                        # (N, C, ...) -> (C,): did the unit fire for any example?
+            active = (output.detach() > 0).reshape(output.shape[0], output.shape[1], -1).any(2).any(0)
             st["_acc"] = active if st["_acc"] is None or st["_acc"].shape != active.shape else st["_acc"] | active
         else:
             x = args[0] if args and isinstance(args[0], torch.Tensor) else None
@@ -512,11 +510,19 @@ class Observer:
                         if r is not None:
                             input, target = r
                 info = self._on_loss(kind, input, target, kwargs)   # before: a call that raises is seen too
-                with warnings.catch_warnings(record=True) as caught:
-                    warnings.simplefilter("always")
+                if kind in self._warning_losses or info is None or info.calls == 1:
+                    # catch_warnings resets every warning registry of the process, so only the
+                    # first call of each loss, and losses that did warn, pay for re-attribution
+                    with warnings.catch_warnings(record=True) as caught:
+                        warnings.simplefilter("always")
+                        out = orig(input, target, *args, **kwargs)
+                    if caught:
+                        self._warning_losses.add(kind)
+                    _reissue(caught, self._warned)
+                else:
                     out = orig(input, target, *args, **kwargs)
-                _reissue(caught, self._warned)
-                if info is not None and isinstance(out, torch.Tensor) and out.numel() == 1:
+                if info is not None and _sampled(info.calls - 1) and isinstance(out, torch.Tensor) \
+                        and out.numel() == 1:             # sampled: float() waits for the device
                     info.min_value = min(info.min_value, float(out.detach()))
                 return out
             finally:
