@@ -17,6 +17,8 @@ from .capture.hooks import Observer
 from .capture.script import ScriptResult, run_script
 from .capture.trace import Trace
 from .checks import CHECKS, BY_CODE, Context, Experiment
+from .checks.base import RunOutcome
+from .experiments.interventions import Intervention
 from .experiments.counterfactual import RunSpec, run_many
 from .report.model import SEVERITIES, Finding, Report
 
@@ -42,10 +44,12 @@ def _noop(event: str, **info: Any) -> None:
     pass
 
 
-def judge(trace: Trace, notes: list[str] | None = None) -> list[Finding]:
+def judge(trace: Trace, notes: list[str] | None = None, *, owns_model: bool = False) -> list[Finding]:
     """Run every check over the trace, in registry order. A check that fails is
-    skipped and named in `notes`: one broken check must not cost the diagnosis."""
-    ctx = Context(trace)
+    skipped and named in `notes`: one broken check must not cost the diagnosis.
+    `owns_model`: the experiments train copies of the model (diagnose()), so checks
+    may plan changes no hook can make in a script (widening a layer)."""
+    ctx = Context(trace, owns_model=owns_model)
     for check in CHECKS:
         try:
             ctx.findings.extend(check.check(ctx))
@@ -81,32 +85,39 @@ def rank(findings: list[Finding]) -> list[Finding]:
     return sorted(findings, key=key)
 
 
-def verify(findings: list[Finding], script: str, args: list[str], steps: int, observe_s: float,
-           options: Options, progress: Progress = _noop) -> float:
-    """Test every finding that has experiments; returns the wall time spent."""
+def plan_experiments(findings: list[Finding]) -> list[tuple[Finding, list[Experiment]]]:
+    """The experiments that test each finding: its check's plan, plus any a probe added
+    (plan_data["extra_experiments"], e.g. the LR range test's suggestion)."""
     planned: list[tuple[Finding, list[Experiment]]] = []
     for f in findings:
         check = BY_CODE.get(f.code)
         if check is not None and hasattr(check, "plan") and f.confidence != "refuted":
-            exps = check.plan(f)
+            exps = list(check.plan(f) or []) + list(f.plan_data.get("extra_experiments", []))
             if exps:
                 planned.append((f, exps))
-    if not planned or steps <= 0:
+    return planned
+
+
+Runner = Callable[[list[list[Intervention]], list[str]], list[RunOutcome]]
+
+
+def test_suspicions(findings: list[Finding], run_all: Runner, budget: int,
+                    progress: Progress = _noop) -> float:
+    """Test every finding that has experiments with `run_all(variants, labels)`, which returns
+    the baseline run (no change) first and then one run per variant, all of `budget` steps.
+    Each check then judges its runs; returns the wall time spent."""
+    planned = plan_experiments(findings)
+    if not planned or budget <= 0:
         return 0.0
     unique: dict[str, Experiment] = {}
     for _, exps in planned:
         for e in exps:
             unique.setdefault(e.key, e)
     keys = list(unique)
-    budget = min(steps, options.verify_steps)
-    # a re-run costs start-up plus at most the observed run's time; 3x leaves room for a busy machine
-    base = RunSpec(script=os.path.abspath(script), args=list(args), cwd=os.getcwd(), steps=budget,
-                   timeout=60 + 3 * observe_s)
     labels = ["baseline"] + [unique[k].label for k in keys]
     progress("verify_start", runs=labels, steps=budget)
     t0 = time.monotonic()
-    outcomes = run_many(base, [unique[k].interventions for k in keys], jobs=options.jobs,
-                        on_done=lambda i, r: progress("verify_run_done", label=labels[i], outcome=r))
+    outcomes = run_all([unique[k].interventions for k in keys], labels)
     baseline, by_key = outcomes[0], dict(zip(keys, outcomes[1:]))
     if baseline.outcome != "error" and baseline.steps < budget // 2:
         # the script did not train again the same way (it resumed from a checkpoint, or
@@ -128,6 +139,20 @@ def verify(findings: list[Finding], script: str, args: list[str], steps: int, ob
     wall = time.monotonic() - t0
     progress("verify_done", wall_s=wall)
     return wall
+
+
+def verify(findings: list[Finding], script: str, args: list[str], steps: int, observe_s: float,
+           options: Options, progress: Progress = _noop) -> float:
+    """Test every finding that has experiments by re-running the script in child processes."""
+    budget = min(steps, options.verify_steps)
+    # a re-run costs start-up plus at most the observed run's time; 3x leaves room for a busy machine
+    base = RunSpec(script=os.path.abspath(script), args=list(args), cwd=os.getcwd(), steps=budget,
+                   timeout=60 + 3 * observe_s)
+
+    def run_all(variants: list[list[Intervention]], labels: list[str]) -> list[RunOutcome]:
+        return run_many(base, variants, jobs=options.jobs,
+                        on_done=lambda i, r: progress("verify_run_done", label=labels[i], outcome=r))
+    return test_suspicions(findings, run_all, budget, progress)
 
 
 def diagnose_script(script: str, args: list[str] | tuple[str, ...] = (), options: Options | None = None,

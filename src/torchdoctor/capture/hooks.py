@@ -15,6 +15,7 @@ The observer keeps only bounded records (see trace.py) and uses its own RNG.
 """
 from __future__ import annotations
 
+import copy
 import functools
 import math
 import os
@@ -147,10 +148,6 @@ def _reissue(caught: list, seen: set) -> None:
                                    module=f.f_globals.get("__name__"), registry=f.f_globals.setdefault("__warningregistry__", {}))
 
 
-def _sampled(i: int) -> bool:
-    return i < SAMPLE_FIRST or i % SAMPLE_EVERY == 0
-
-
 class _Root:
     """Book-keeping for one top-level model."""
 
@@ -189,8 +186,24 @@ class _Root:
 
 class Observer:
     def __init__(self, *, max_steps: int | None = None, deadline: float | None = None,
-                 interventions: Iterable[Intervention] = (), seed: int = 0) -> None:
+                 interventions: Iterable[Intervention] = (), seed: int = 0,
+                 scope: Iterable[torch.nn.Module] | None = None, sample_every: int = SAMPLE_EVERY,
+                 grads_at_step: bool = True) -> None:
+        """scope: observe only these models (and optimizers holding their parameters),
+        not every module and optimizer of the process (watch()).
+        sample_every: after the first SAMPLE_FIRST, one step in this many is sampled.
+        grads_at_step: read gradients in the optimizer's step pre-hook; False when the
+        caller reads them itself through `observe_grads` (a closure computes them
+        inside step(), as in Lightning)."""
         self.trace = Trace()
+        self.sample_every = max(1, int(sample_every))
+        self.grads_at_step = grads_at_step
+        self._scope: set[int] | None = None
+        self._scope_params: set[int] = set()
+        if scope is not None:
+            self._scope = {id(m) for model in scope for m in model.modules()}
+            self._scope_params = {id(p) for model in scope for p in model.parameters()}
+        self._opt_in_scope: dict[int, bool] = {}
         self.max_steps = max_steps
         self.deadline = deadline                  # time.monotonic() value
         self.interventions = list(interventions)
@@ -228,6 +241,25 @@ class Observer:
         self.internal_errors = 0
         self.internal_error: str | None = None
         self.trace.inputs = RowReservoir(INPUT_ROWS, seed=3)
+
+    def _sampled(self, i: int) -> bool:
+        return i < SAMPLE_FIRST or i % self.sample_every == 0
+
+    def _in_scope(self, module: torch.nn.Module) -> bool:
+        if self._scope is None or id(module) in self._scope:
+            return True
+        inner = getattr(module, "module", None)          # DistributedDataParallel / DataParallel wrappers
+        return isinstance(inner, torch.nn.Module) and id(inner) in self._scope
+
+    def _opt_watched(self, opt: torch.optim.Optimizer) -> bool:
+        """Out of scope: an optimizer that holds none of the watched models' parameters."""
+        if self._scope is None:
+            return True
+        known = self._opt_in_scope.get(id(opt))
+        if known is None:
+            known = any(id(p) in self._scope_params for g in opt.param_groups for p in g["params"])
+            self._opt_in_scope[id(opt)] = known
+        return known
 
     # ---- install / remove -------------------------------------------------
     def __enter__(self) -> "Observer":
@@ -267,13 +299,17 @@ class Observer:
         self._patches.clear()
         self._out_nodes.clear()
         self._stack.clear()
-        for st in self.trace.activations.values():      # windows not yet closed: use what they hold
-            if st["dead_share"] is None and st["_acc"] is not None:
-                st["dead_share"] = 1.0 - float(st["_acc"].float().mean())
-            if st["saturated"] is None and st["type"] != "ReLU" and st["n"] % WINDOW:
-                st["saturated"] = st["_sat"] / (st["n"] % WINDOW)
-            st.pop("_acc", None), st.pop("_sat", None)
+        _close_windows(self.trace)
         self.trace.wall_s = time.monotonic() - self._t0
+
+    def snapshot(self, namespace: dict[str, Any] | None = None) -> Trace:
+        """A copy of the trace as it stands, complete enough to judge, while the
+        observer keeps recording (watch().report() in the middle of a run)."""
+        self.finish(namespace)
+        snap = copy.deepcopy(self.trace)
+        _close_windows(snap)
+        snap.wall_s = time.monotonic() - self._t0
+        return snap
 
     def _patch(self, obj: Any, name: str, new: Any) -> None:
         self._patches.append((obj, name, getattr(obj, name)))
@@ -311,8 +347,10 @@ class Observer:
                             names.setdefault(id(p), f"{var}.{attr}[{key}].{pname}")
         for i, (p, info, first) in enumerate(self._params.values()):
             info.name = names.get(id(p), f"param {i} {tuple(p.shape)}")
-            if str(id(p)) in self.trace.layer_grads:
-                self.trace.layer_grads[info.name] = self.trace.layer_grads.pop(str(id(p)))
+            if str(id(p)) in self.trace.layer_grads:     # merged: finish() may run more than once (snapshots)
+                named = self.trace.layer_grads.setdefault(info.name, [])
+                named.extend(self.trace.layer_grads.pop(str(id(p))))
+                del named[:-RATIO_KEEP]
             now = p.detach().reshape(-1)[:CHANGE_SAMPLE].to("cpu", torch.float32)
             info.changed = bool((now != first).any()) if now.numel() == first.numel() else True
 
@@ -345,7 +383,7 @@ class Observer:
 
     @_safe
     def _forward_pre_safe(self, module: torch.nn.Module, args: tuple) -> Any:
-        if self._depth == 0 and not isinstance(module, torch.nn.modules.loss._Loss):
+        if self._depth == 0 and not isinstance(module, torch.nn.modules.loss._Loss) and self._in_scope(module):
             self._enter_root(module, args)
         elif self._depth == 0:
             self._stack.append(None)
@@ -377,7 +415,7 @@ class Observer:
         self.trace.forward_calls += 1
         root.last_leaf, root.prev = None, None
         # look for NaN/Inf at every leaf on sampled training forwards, and on all after a NaN loss
-        root.check_finite = torch.is_grad_enabled() and (_sampled(info.calls - 1) or self._hunt_nonfinite)
+        root.check_finite = torch.is_grad_enabled() and (self._sampled(info.calls - 1) or self._hunt_nonfinite)
         x = args[0] if args and isinstance(args[0], torch.Tensor) else None
         root.input = x if x is not None and x.is_floating_point() and x.grad_fn is None else None
         if x is not None and root.check_finite and x.numel() and x.dim() >= 1:
@@ -386,7 +424,7 @@ class Observer:
                 self.trace.batches_compared += 1
                 self.trace.same_batches += fp == root.fingerprint
             root.fingerprint = fp
-        if root.input is not None and root.input.dim() >= 1 and _sampled(info.calls - 1) and torch.is_grad_enabled():
+        if root.input is not None and root.input.dim() >= 1 and self._sampled(info.calls - 1) and torch.is_grad_enabled():
             if not bool(torch.isfinite(root.input).all()):
                 self.trace.input_nonfinite += 1
             if root.input.numel() and root.input.shape[0]:
@@ -521,7 +559,7 @@ class Observer:
                     _reissue(caught, self._warned)
                 else:
                     out = orig(input, target, *args, **kwargs)
-                if info is not None and _sampled(info.calls - 1) and isinstance(out, torch.Tensor) \
+                if info is not None and self._sampled(info.calls - 1) and isinstance(out, torch.Tensor) \
                         and out.numel() == 1:             # sampled: float() waits for the device
                     info.min_value = min(info.min_value, float(out.detach()))
                 return out
@@ -550,7 +588,7 @@ class Observer:
                 info.final_module_id = (type(root.module).__name__, final.name)
         if info.final_op is None and pred.grad_fn is not None:
             info.final_op = type(self._skip_views(pred.grad_fn)).__name__
-        if not _sampled(info.calls - 1) or pred.grad_fn is None:
+        if not self._sampled(info.calls - 1) or pred.grad_fn is None:
             return info                          # evaluation calls (no graph) are not the training signal
         if pred.is_floating_point() and not bool(torch.isfinite(pred.detach()).all()):
             info.pred_nonfinite += 1
@@ -680,7 +718,7 @@ class Observer:
 
     @_safe
     def _seen_optimizer(self, opt: torch.optim.Optimizer) -> None:
-        if type(opt).__module__.startswith("torchdoctor"):
+        if type(opt).__module__.startswith("torchdoctor") or not self._opt_watched(opt):
             return
         self._opt_info(opt, primary=False)
 
@@ -710,6 +748,8 @@ class Observer:
 
     @_safe
     def _step_pre_safe(self, opt: torch.optim.Optimizer) -> None:
+        if not self._opt_watched(opt):
+            return
         self._opt_info(opt)
         for iv in self.interventions:
             iv.step_pre(opt)
@@ -717,8 +757,9 @@ class Observer:
             return
         step = self.trace.steps
         self.trace.lr.append(float(opt.param_groups[0]["lr"]))
-        if _sampled(step):
-            self._check_grads(opt)
+        if self._sampled(step):
+            if self.grads_at_step:
+                self._check_grads(opt)
             self._upd_before = []
             for g in opt.param_groups:
                 for p in g["params"]:
@@ -730,6 +771,16 @@ class Observer:
                             idx = torch.randperm(flat.numel(), generator=self._gen)[:n].to(flat.device)
                             self._upd_idx[id(p)] = idx
                         self._upd_before.append((p, idx, flat[idx].clone()))
+
+    @_safe
+    def observe_grads(self, opt: torch.optim.Optimizer) -> None:
+        """Read the gradients now (with grads_at_step=False): called by an integration at
+        the point where they are final, e.g. Lightning's on_before_optimizer_step, after
+        AMP has unscaled them. Counts towards the step about to be taken."""
+        if self._opt_watched(opt):
+            self._opt_info(opt)
+            if id(opt) == self._primary and self._sampled(self.trace.steps):
+                self._check_grads(opt)
 
     def _check_grads(self, opt: torch.optim.Optimizer) -> None:
         """Gradient norm, and which parameters got a gradient, at a sampled step."""
@@ -769,6 +820,8 @@ class Observer:
 
     @_safe
     def _step_post_safe(self, opt: torch.optim.Optimizer) -> None:
+        if not self._opt_watched(opt):
+            return
         info = self._opt_info(opt)
         info.steps += 1
         for iv in self.interventions:
@@ -790,6 +843,18 @@ class Observer:
                 self.trace.update_ratio.append(math.sqrt(num / den))
             self._upd_before = []
         self._out_nodes.clear()
+
+
+def _close_windows(trace: Trace) -> None:
+    """Activation windows not yet closed: use what they hold."""
+    for st in trace.activations.values():
+        if "_acc" not in st:
+            continue
+        if st["dead_share"] is None and st["_acc"] is not None:
+            st["dead_share"] = 1.0 - float(st["_acc"].float().mean())
+        if st["saturated"] is None and st["type"] != "ReLU" and st["n"] % WINDOW:
+            st["saturated"] = st["_sat"] / (st["n"] % WINDOW)
+        st.pop("_acc", None), st.pop("_sat", None)
 
 
 def _symmetric_weights(module: torch.nn.Module) -> list[dict]:

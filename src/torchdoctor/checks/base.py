@@ -31,6 +31,7 @@ CONFIRM_FACTOR = 2.0
 class Context:
     trace: Trace
     findings: list[Finding] = field(default_factory=list)   # found by the checks that ran before
+    owns_model: bool = False     # experiments train copies of the model objects (diagnose()), not a script
 
     def floor(self) -> float | None:
         """The highest loss floor an earlier finding proved (no change of lr can beat it)."""

@@ -9,6 +9,7 @@ from ..checks.base import sections
 from ..checks.registry import CHECKS
 
 HOW = {"re-run": "re-run with the fix", "analytic": "analytic (loss on a computed floor)",
+       "analytic+widen": "analytic (loss on a computed floor); in diagnose(), re-run widened",
        "evidence": "evidence only"}
 
 

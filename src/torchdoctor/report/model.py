@@ -93,6 +93,11 @@ class Report:
         from .terminal import render_text
         return render_text(self)
 
+    def _repr_html_(self) -> str:
+        """What a notebook shows for a Report."""
+        from .html import fragment
+        return fragment(self)
+
 
 def _clean(v: Any) -> Any:
     """Strict JSON: non-finite floats become the strings "nan", "inf", "-inf"."""

@@ -33,13 +33,14 @@ import math
 import torch
 
 from ...capture import curves
-from ..base import Context, fmt, make_finding
+from ...experiments.surgery import widen_plan
+from ..base import CONFIRM_FACTOR, Context, Experiment, fmt, improvement, make_finding, record_tests
 
 CODE = "C001"
 CATEGORY = "capacity.bottleneck"
 TITLE = "A layer narrower than the target caps the model"
 PRIORITY = 20
-CONFIRMATION = "analytic"   # re-run | analytic | evidence
+CONFIRMATION = "analytic+widen"   # re-run | analytic | analytic+widen | evidence
 EXAMPLE = """\
 model = nn.Sequential(nn.Linear(10, 5), nn.ReLU(), nn.Linear(5, 10))
 loss = nn.MSELoss()(model(x), x)          # 10-d identity through 5 units
@@ -57,6 +58,9 @@ FLOOR_SHARE = 0.05
 ON_FLOOR = 1.25
 # Singular values below 1e-4 of the largest are float32 round-off, not directions.
 RANK_TOL = 1e-4
+# Width of the widened copy, in multiples of the target dimension: a ReLU layer of
+# 2d units represents the d-dimensional identity exactly (relu(x) - relu(-x)).
+WIDEN_FACTOR = 2
 
 
 def single_path(leaves, narrow) -> bool:
@@ -127,4 +131,35 @@ def check(ctx: Context):
         f.verified = {"method": "analytic", "metric": f"loss at the end vs the best rank-{k} loss",
                       "before": observed, "after": floor,
                       "change": f"none needed: the plateau sits on the floor of any rank-{k} model"}
+    if ctx.owns_model:
+        widen = widen_plan(model.leaves, narrow, model.type, WIDEN_FACTOR * d, shown_as=where)
+        if widen is not None:
+            f.plan_data["widen"] = widen
     return [f]
+
+
+def plan(finding):
+    """Only where the tool owns the model: the same training with the narrow layer widened."""
+    widen = finding.plan_data.get("widen")
+    return [Experiment([widen])] if widen is not None else []
+
+
+def conclude(finding, baseline, results):
+    record_tests(finding, baseline, results)
+    exp, run = results[0]
+    if not (run.ok and baseline.ok):
+        return
+    before, after = baseline.end, run.end
+    gain = improvement(before, after)
+    if gain >= CONFIRM_FACTOR:
+        finding.confidence = "confirmed"
+        finding.severity = "error"
+        finding.verified = {"method": "counterfactual", "metric": f"loss after {run.steps} steps",
+                            "before": before, "after": after, "change": exp.label}
+        finding.message += (f" Confirmed: with {exp.label} the same training reaches {fmt(after)} "
+                            f"instead of {fmt(before)}.")
+    elif finding.confidence == "confirmed":          # analytic: the floor stands, say what the re-run saw
+        finding.message += f" ({exp.label}: {fmt(after)} vs {fmt(before)}, no better.)"
+    else:
+        finding.confidence, finding.severity = "refuted", "info"
+        finding.message = f"Not confirmed ({exp.label}: {fmt(after)} vs {fmt(before)}). " + finding.message

@@ -17,7 +17,10 @@ Fix:
 Evidence:
     The loss of the constant prediction, the observed loss, and the probe's
     loss at its start and end. A finding confirmed by another re-run (a
-    learning rate, a missing zero_grad…) takes precedence over this one.
+    learning rate, a missing zero_grad…) takes precedence over this one. When the
+    tool owns the model (diagnose()), a copy with its narrowest hidden Linear layer
+    widened (to max(64, 4k) units) is also trained the same way: a loss
+    CONFIRM_FACTOR lower confirms the finding by re-run.
 """
 from __future__ import annotations
 
@@ -25,8 +28,9 @@ import math
 
 from ...capture import curves
 from ...experiments.interventions import SameBatch
+from ...experiments.surgery import widen_plan
 from .. import fits
-from ..base import Context, Experiment, make_finding, record_tests
+from ..base import CONFIRM_FACTOR, Context, Experiment, fmt, improvement, make_finding, record_tests
 
 CODE = "C003"
 CATEGORY = "capacity.too_small"
@@ -43,6 +47,9 @@ model = nn.Sequential(nn.Linear(10, 64), nn.ReLU(), nn.Linear(64, 1))
 NEAR_CONSTANT = 0.8       # the loss ends above 80% of the constant prediction's loss
 PROBE_FIT = 0.5           # the probe "fits" when one batch's loss halves
 IGNORED = ("optim.lr_too_low", "optim.lr_too_high")   # tested side by side; reconciled afterwards
+# The widened copy's hidden width: 4x the narrowest, and at least 64 units (the
+# width of the healthy models of the seed and the benchmark).
+WIDEN_MIN, WIDEN_FACTOR = 64, 4
 
 
 def near_constant(ctx: Context) -> tuple[float, float, float] | None:
@@ -87,12 +94,26 @@ def check(ctx: Context):
                  "testing whether the model can fit even one batch."),
         evidence={"observed_loss": observed, "constant_loss": const, "irreducible_loss": floor})
     f.plan_data["model_type"] = ctx.trace.model.type
+    if ctx.owns_model:
+        model = ctx.trace.model
+        hidden = [l for l in model.leaves if l.type == "Linear"][:-1]      # the last one is the output
+        if hidden:
+            narrow = min(hidden, key=lambda l: l.attrs.get("out_features") or 0)
+            k = narrow.attrs.get("out_features") or 0
+            widen = widen_plan(model.leaves, narrow, model.type, max(WIDEN_MIN, WIDEN_FACTOR * k),
+                               shown_as=f"{model.var}.{narrow.name} ({narrow.type})")
+            if widen is not None:
+                f.plan_data["widen"] = widen
     return [f]
 
 
 def plan(finding):
-    """The overfit-one-batch probe (shared with data.misaligned: one re-run answers both)."""
-    return [Experiment([SameBatch(finding.plan_data["model_type"])])]
+    """The overfit-one-batch probe (shared with data.misaligned: one re-run answers both);
+    where the tool owns the model, also the same training with the narrowest layer widened."""
+    exps = [Experiment([SameBatch(finding.plan_data["model_type"])])]
+    if finding.plan_data.get("widen") is not None:
+        exps.append(Experiment([finding.plan_data["widen"]]))
+    return exps
 
 
 def probe(finding, baseline, results):
@@ -104,7 +125,19 @@ def probe(finding, baseline, results):
 
 def conclude(finding, baseline, results):
     run, fit = probe(finding, baseline, results)
-    if fit is False:
+    wide = results[1][1] if len(results) > 1 else None
+    gain = improvement(baseline.end, wide.end) if wide is not None and wide.ok and baseline.ok else 0.0
+    if gain >= CONFIRM_FACTOR:
+        label = results[1][0].label
+        finding.severity, finding.confidence = "error", "confirmed"
+        finding.message = (f"The model is too small for the task: with {label} the same training reaches "
+                           f"{fmt(wide.end)} instead of {fmt(baseline.end)}"
+                           + (f", and on one batch, repeated, the original only went from "
+                              f"{curves.head(run.loss):.3g} to {curves.tail(run.loss):.3g}." if fit is False else "."))
+        finding.verified = {"method": "counterfactual", "metric": f"loss after {wide.steps} steps",
+                            "before": baseline.end, "after": wide.end, "change": label}
+        finding.fix = {"summary": "Make the model wider or deeper.", "code": FIXED.strip()}
+    elif fit is False:
         finding.severity, finding.confidence = "error", "confirmed"
         finding.message = (f"The model cannot fit even one batch: trained on a single batch again and again, "
                            f"its loss only went from {curves.head(run.loss):.3g} to {curves.tail(run.loss):.3g}.")
