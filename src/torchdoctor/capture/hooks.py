@@ -290,7 +290,9 @@ class Observer:
     def __exit__(self, *exc: Any) -> None:
         self.remove()
 
-    def remove(self) -> None:
+    def remove(self, final: bool = True) -> None:
+        """Remove every hook and patch; `final=False` keeps the open statistics windows
+        open, for an observer that will be entered again (benchmarks/overhead.py)."""
         for h in self._handles:
             h.remove()
         self._handles.clear()
@@ -299,7 +301,8 @@ class Observer:
         self._patches.clear()
         self._out_nodes.clear()
         self._stack.clear()
-        _close_windows(self.trace)
+        if final:
+            _close_windows(self.trace)
         self.trace.wall_s = time.monotonic() - self._t0
 
     def snapshot(self, namespace: dict[str, Any] | None = None) -> Trace:

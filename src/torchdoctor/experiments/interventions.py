@@ -328,6 +328,48 @@ class SameBatch(Intervention):
         return "one batch, repeated (overfit-one-batch probe)"
 
 
+@dataclass
+class SweepLR(Intervention):
+    """The lr range test in a re-run: step i of the primary optimizer uses the exponential
+    sweep's lr from start_lr to end_lr, every param group keeping its ratio to the first
+    non-zero one, and the run stops once the smoothed loss diverges (lr_range.py's rule).
+
+    Like ScaleLR, the script's own lrs are put back after each step, so a scheduler keeps
+    computing from its own values.
+    """
+    start_lr: float = 1e-7
+    end_lr: float = 10.0
+    steps: int = 100
+    diverge: float = 4.0
+    kind: ClassVar[str] = "sweep_lr"
+
+    def step_pre(self, optimizer):
+        from .lr_range import Smoother, group_ratios, set_lr, sweep_lr    # lr_range imports this module
+        if getattr(self, "_smoother", None) is None:
+            self._smoother, self._seen = Smoother(diverge=self.diverge), 0
+        curve = self.observer.trace.loss           # per-step losses recorded so far
+        new = min(curve.count - self._seen, len(curve.tail))
+        if new > 0:
+            for v in curve.tail_values()[-new:]:
+                self._smoother.add(v)
+            self._seen = curve.count
+            if self._smoother.diverged:
+                self.observer.stop("max_steps")
+        self._saved = [float(g["lr"]) for g in optimizer.param_groups]
+        lr = sweep_lr(self.start_lr, self.end_lr, self.steps, min(self.observer.trace.steps, self.steps - 1))
+        for g, r in zip(optimizer.param_groups, group_ratios(self._saved)):
+            set_lr(g, lr * r)
+
+    def step_post(self, optimizer):
+        from .lr_range import set_lr
+        for g, lr in zip(optimizer.param_groups, getattr(self, "_saved", [])):
+            set_lr(g, lr)
+
+    @property
+    def label(self) -> str:
+        return f"learning rate swept from {self.start_lr:g} to {self.end_lr:g} over {self.steps} steps"
+
+
 KINDS: dict[str, type[Intervention]] = {c.kind: c for c in (
     ScaleLR, Bypass, SetHyper, ClipGrad, ZeroGrad, AddMissingParams, Apply, ReshapeTarget, Standardize, Reinit,
-    SameBatch, TrainMode)}
+    SameBatch, TrainMode, SweepLR)}

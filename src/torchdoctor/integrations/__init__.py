@@ -1,0 +1,1 @@
+"""Adapters that run `torchdoctor.Watch` inside other training frameworks (optional extras)."""
