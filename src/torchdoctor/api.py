@@ -17,14 +17,13 @@ import torch
 from .capture.hooks import Observer, StopTraining
 from .capture.script import ScriptResult
 from .checks.base import RunOutcome
+from .checks.optim._lr import attach_lr_range, wants_lr_range
 from .doctor import VERIFY_STEPS, Progress, _noop, build_report, judge, rank, test_suspicions
 from .experiments import loop
 from .experiments.interventions import Intervention
 from .experiments.surgery import rebuild_optimizer
 from .report.model import Report
 
-# The lr checks whose finding the LR range test's suggestion is tested for.
-LR_CATEGORIES = ("optim.lr_too_high", "optim.lr_too_low")
 
 
 def _one_line(e: BaseException) -> str:
@@ -105,7 +104,7 @@ def diagnose(model: torch.nn.Module, loss_fn: Callable[..., torch.Tensor], data:
         progress("observe_done", steps=trace.steps, outcome=result.outcome, wall_s=observe_s)
         notes: list[str] = []
         findings = judge(trace, notes, owns_model=True)
-        if lr_range and any(f.category in LR_CATEGORIES for f in findings):
+        if lr_range and wants_lr_range(findings):
             _add_lr_range(session, findings, notes, progress)
         verify_s = 0.0
         budget = min(trace.steps, verify_steps or VERIFY_STEPS)
@@ -148,8 +147,6 @@ def _outcome(session: _Session, steps: int, interventions: list[Intervention]) -
 
 def _add_lr_range(session: _Session, findings, notes: list[str], progress: Progress) -> None:
     """Run the LR range test on a copy; its suggestion joins the lr finding's experiments."""
-    from .checks.base import Experiment
-    from .experiments.interventions import ScaleLR
     from .experiments.lr_range import lr_range_test
     progress("probe_start", probe="LR range test")
     try:
@@ -160,14 +157,4 @@ def _add_lr_range(session: _Session, findings, notes: list[str], progress: Progr
         notes.append(f"The LR range test could not run: {_one_line(e)}")
         return
     progress("probe_done", probe="LR range test", result=sweep)
-    for f in findings:
-        if f.category not in LR_CATEGORIES:
-            continue
-        f.evidence["lr_range_suggestion"] = sweep.suggestion
-        f.evidence["lr_range"] = list(sweep.range)
-        f.evidence["lr_range_confidence"] = sweep.confidence
-        lr = f.plan_data.get("lr")
-        if sweep.suggestion and lr and math.isfinite(sweep.suggestion) and lr > 0:
-            factor = sweep.suggestion / lr
-            if (f.category == "optim.lr_too_high") == (factor < 1):      # the direction the finding says
-                f.plan_data.setdefault("extra_experiments", []).append(Experiment([ScaleLR(factor)]))
+    attach_lr_range(findings, sweep)

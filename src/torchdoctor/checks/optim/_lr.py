@@ -84,3 +84,30 @@ def one_direction(finding: Finding, findings: list[Finding]) -> None:
     if gain(finding) < gain(rival) or (gain(finding) == gain(rival) and finding.category == "optim.lr_too_low"):
         finding.confidence, finding.severity = "refuted", "info"
         finding.message = f"The other direction helped more ({rival.verified['change']}). " + finding.message
+
+
+# The lr checks whose finding the LR range test's suggestion is tested for.
+LR_CATEGORIES = ("optim.lr_too_high", "optim.lr_too_low")
+
+
+def wants_lr_range(findings: list[Finding]) -> bool:
+    return any(f.category in LR_CATEGORIES for f in findings)
+
+
+def attach_lr_range(findings: list[Finding], sweep) -> None:
+    """Record an LR range test (experiments/lr_range.LRRange) on the lr findings, and
+    plan its suggestion as one more lr re-run when it points the way the finding says:
+    the re-runs then judge it side by side with the x0.1 / x10 ones."""
+    from ...experiments.interventions import ScaleLR
+    for f in findings:
+        if f.category not in LR_CATEGORIES:
+            continue
+        f.evidence["lr_range_suggestion"] = sweep.suggestion
+        f.evidence["lr_range"] = list(sweep.range)
+        f.evidence["lr_range_confidence"] = sweep.confidence
+        lr = f.plan_data.get("lr")
+        if not (math.isfinite(sweep.suggestion) and lr and lr > 0):
+            continue
+        factor = sweep.suggestion / lr
+        if (f.category == "optim.lr_too_high") == (factor < 1):      # the direction the finding says
+            f.plan_data.setdefault("extra_experiments", []).append(Experiment([ScaleLR(factor)]))
