@@ -16,10 +16,17 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[dev]"
 	touch $@
 
+# The integration tests need Lightning and transformers (tests/test_integrations.py):
+# only `make test` installs them, so `make demo` stays quick. The torch pin is repeated
+# so that pip never swaps the installed torch for another build.
+$(VENV)/.installed-frameworks: $(VENV)/.installed
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check "$(TORCH)" -e ".[dev,lightning,hf]"
+	touch $@
+
 demo: venv
 	$(BIN)/torchdoctor demo
 
-test: venv
+test: venv $(VENV)/.installed-frameworks
 	$(BIN)/python -m pytest -q
 
 bench: venv

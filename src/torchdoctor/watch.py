@@ -94,6 +94,8 @@ class Watch:
         from .doctor import build_report, judge, rank
         from .capture import distributed
         ns = {self.name: self.model}
+        # a submodule that the loop calls directly (Lightning's `self.net(x)`) is named by its path
+        ns.update((f"{self.name}.{path}", m) for path, m in self.model.named_modules() if path)
         trace = self.observer.snapshot(ns) if not final else self._finished_trace(ns)
         trace, dist_notes = distributed.combine(trace)
         notes: list[str] = list(dist_notes)

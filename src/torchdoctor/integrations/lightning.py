@@ -1,13 +1,15 @@
 """`TorchdoctorCallback`: watch a Lightning `Trainer.fit` and diagnose it.
 
-    trainer = Trainer(callbacks=[TorchdoctorCallback()])
+    callback = TorchdoctorCallback()
+    trainer = Trainer(callbacks=[callback])
     trainer.fit(model)
     callback.report()
 
 A thin adapter on `torchdoctor.Watch`: the watch starts when training starts
 (after the sanity check, whose no-grad validation is not training), gradients
-are read in `on_before_optimizer_step` and the watch stops when training ends
-or fails. Works with `lightning` (`import lightning.pytorch`) and the older
+are read in `on_before_optimizer_step` (AMP-unscaled, before Lightning clips
+them) and the watch stops when training ends or fails (`on_exception`).
+Works with `lightning` (`import lightning.pytorch`) and the older
 `pytorch_lightning` package; needs `pip install torchdoctor[lightning]`.
 """
 from __future__ import annotations
