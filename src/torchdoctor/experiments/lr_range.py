@@ -5,9 +5,12 @@ step and reads the lr to use off the loss-vs-lr curve. Done naively it changes
 the caller's model, optimizer, scheduler and RNG, flattens the lr ratios between
 parameter groups, lets an attached scheduler fight the sweep, and turns one noisy
 curve into one number with no word on how much to trust it. Here:
-  - `analyze()` smooths the curve and applies three published rules (steepest
-    descent, fastai's valley, minimum/10); their agreement gives the confidence,
-    and a curve that never goes down gets "low" whatever the rules say;
+  - `analyze()` smooths the curve without shifting it (a centred running mean:
+    the EMA the libraries plot lags by its ~50-step window, half a 100-step sweep,
+    which pushes their suggestions up to a decade too high and flattens a short
+    descent into noise), applies three published rules (steepest descent, fastai's
+    valley, minimum/10), and gives their agreement as the confidence; a curve that
+    never goes down gets "low" and no suggestion, whatever the rules say;
   - `lr_range_test()` sweeps a copy of the caller's objects (loop.clone) inside
     `preserved_rng`, keeping the ratios between param groups and never stepping
     the copied scheduler: everything the caller holds is left bit for bit as it was;
@@ -25,17 +28,22 @@ import torch
 
 from .loop import Batches, BatchFn, clone, preserved_rng, train
 
-# EMA factor of the smoothed loss: fastai's Recorder and its lr_find use 0.98
-# (an effective window of 1 / (1 - 0.98) = 50 steps), bias-corrected as there.
+# EMA factor of the loss the divergence rule watches (it must decide as the sweep goes,
+# so it cannot look ahead): fastai's Recorder and lr_find use 0.98, bias-corrected.
 SMOOTH = 0.98
 # The sweep stops once the smoothed loss exceeds DIVERGE x its best so far: fastai's
 # lr_find uses 4x (torch-lr-finder 5x). Past that point the curve says nothing more.
 DIVERGE = 4.0
+# The curve the rules read: a running mean centred on each point, HALF points either
+# side. 9 points span 0.7 decade of the default sweep (12.4 points per decade): enough
+# to average out batch noise (÷3 in sd), narrow enough to keep a descent of one decade
+# (the small CNN of benchmarks/lr_range.py descends over 0.07-0.3 only, which the EMA
+# of fastai and torch-lr-finder lags past: measured there, it finds no descent at all).
+HALF = 4
 # Points left out by the rules: the first 10% (fastai trims num_it // 10, torch-lr-finder
-# skip_start=10 of its default 100: a bias-corrected EMA of a few points is raw noise)
-# and the last 5 (both libraries: the run-up to the divergence stop).
+# skip_start=10 of its default 100: the plateau of lrs too small to move anything).
+# The last points need no trimming: a centred mean does not lag into the divergence.
 SKIP_START_SHARE = 0.10
-SKIP_END = 5
 # Fewer usable points than this and there is no curve to read.
 MIN_POINTS = 5
 # Two rules "agree" when their lrs are within a factor of 10 of each other: one decade
@@ -44,14 +52,13 @@ MIN_POINTS = 5
 # decade below the minimum by construction, so a factor 10 is the widest gap at which
 # all three can still point at the same stretch of the descent.
 AGREE = 10.0
-# The curve has a descending region only if the smoothed minimum lies at least 20% below
-# the starting level. Mini-batch losses vary by up to ~25% from batch to batch (small
-# classification batches); averaged over the >= 5 starting points and the EMA's ~50-step
-# window that leaves a few percent, so 20% is well outside what a flat curve produces.
+# The curve has a descending region only if the smoothed minimum lies at least 10% below
+# the starting level: a sweep that moves the loss less found no lr that trains in earnest
+# (the noise test below rules out noise; this one, a drift of a few percent).
 MIN_DROP = 0.10
 # ... and beyond NOISE_Z standard deviations of what noise alone puts between the starting
-# median and the smoothed minimum (see _noise_floor): the lowest of ~20 independent normal
-# draws lies ~2 sd out, 3 leaves a margin.
+# median and the smoothed minimum (see _noise_floor): the lowest of ~10 independent
+# stretches of a 100-point sweep lies ~1.5 sd out, 3 leaves a margin.
 NOISE_Z = 3.0
 # The descending region starts where the smoothed loss has covered 10% of its fall from
 # the starting level to the minimum: before that it is the plateau of too-small lrs.
@@ -124,7 +131,7 @@ class LRRange:
     diverged_at: float | None            # lr of the step at which the early stop fired
     lrs: list[float]                     # lr of each step (group 0's, absolute)
     losses: list[float]                  # raw loss of each step
-    smoothed: list[float]
+    smoothed: list[float]                # centred mean of the losses before the divergence stop
     group_lrs: list[list[float]] = field(default_factory=list)   # (steps, groups): lrs the optimizer stepped with
 
     def to_dict(self) -> dict[str, Any]:
@@ -181,18 +188,27 @@ def _valley(s: list[float]) -> tuple[int, int, int]:
     return max(0, max_start), max_end, min(max(0, idx), n - 1)
 
 
-def _noise_floor(losses: list[float], beta: float, k: int) -> float:
+def centred(losses: list[float], half: int = HALF) -> list[float]:
+    """The running mean of 2 half + 1 points centred on each point (fewer at the ends)."""
+    out = []
+    for i in range(len(losses)):
+        w = losses[max(0, i - half):i + half + 1]
+        out.append(sum(w) / len(w))
+    return out
+
+
+def _noise_floor(losses: list[float], half: int, k: int) -> float:
     """The drop (start median - smoothed minimum) a flat curve of this noise can show.
     The per-step noise sigma comes from the median |difference| of successive losses
     (= 0.6745 sqrt(2) sigma for Gaussian noise; a trend or a few jumps barely move it). The
-    EMA keeps sigma sqrt((1 - beta) / (1 + beta)) of it, the median of the k starting points
-    1.2533 sigma / sqrt(k); NOISE_Z of their combined sigma covers the lowest of the ~10-50
+    centred mean keeps sigma / sqrt(2 half + 1) of it, the median of the k starting points
+    1.2533 sigma / sqrt(k); NOISE_Z of their combined sigma covers the lowest of the ~10
     independent stretches a 100-point sweep holds."""
     d = sorted(abs(b - a) for a, b in zip(losses, losses[1:]))
     if not d:
         return 0.0
     sigma = _median(d) / (0.6745 * math.sqrt(2))
-    return NOISE_Z * sigma * math.sqrt((1 - beta) / (1 + beta) + 1.2533 ** 2 / k)
+    return NOISE_Z * sigma * math.sqrt(1 / (2 * half + 1) + 1.2533 ** 2 / k)
 
 
 def _geomean(v: list[float]) -> float:
@@ -200,26 +216,29 @@ def _geomean(v: list[float]) -> float:
 
 
 def analyze(lrs: list[float], losses: list[float], *, smooth: float = SMOOTH,
-            diverge: float = DIVERGE) -> LRRange:
+            diverge: float = DIVERGE, half: int = HALF) -> LRRange:
     """Read a sweep: lrs[i] is the lr of step i, losses[i] the loss of that step's batch
-    (computed before the step, as fastai and torch-lr-finder record it)."""
+    (computed before the step, as fastai and torch-lr-finder record it). The EMA of
+    `smooth` finds where the sweep diverged (the rule that stops it); the rules read the
+    centred mean of `half` points either side of the losses before that."""
     lrs, losses = [float(x) for x in lrs], [float(x) for x in losses]
     if len(lrs) != len(losses):
         raise ValueError(f"{len(lrs)} lrs for {len(losses)} losses")
-    sm, smoothed, stop = Smoother(smooth, diverge), [], None
+    sm, stop = Smoother(smooth, diverge), None
     for i, loss in enumerate(losses):
-        smoothed.append(sm.add(loss))
+        sm.add(loss)
         if sm.diverged and stop is None:
             stop = i
+    m = len(losses) if stop is None else stop            # usable points: before the divergence stop
+    smoothed = centred(losses[:m], half)
     nan = math.nan
     out = LRRange(suggestion=nan, range=(nan, nan), confidence="low", rules={}, descending=False,
                   diverged_at=None if stop is None else lrs[stop], lrs=lrs, losses=losses, smoothed=smoothed)
-    m = len(losses) if stop is None else stop            # usable points: before the divergence stop
     if m < MIN_POINTS:
         return out
-    lo, hi = int(m * SKIP_START_SHARE), m - SKIP_END
+    lo, hi = int(m * SKIP_START_SHARE), m
     if hi - lo < MIN_POINTS:                              # a short curve: use all of it
-        lo, hi = 0, m
+        lo = 0
     x, s = lrs[lo:hi], smoothed[lo:hi]
 
     # The descent ends at the smoothed minimum: steepest and valley look only up to it, so
@@ -235,7 +254,7 @@ def analyze(lrs: list[float], losses: list[float], *, smooth: float = SMOOTH,
     k = max(lo, MIN_POINTS)
     start = _median(losses[:k])
     drop = start - s[i_min]
-    out.descending = drop > 0 and drop >= max(MIN_DROP * abs(start), _noise_floor(losses[:m], smooth, k))
+    out.descending = drop > 0 and drop >= max(MIN_DROP * abs(start), _noise_floor(losses[:m], half, k))
     if not out.descending:
         return out
     edge = start - RANGE_EDGE * drop
