@@ -12,7 +12,14 @@ torch-lr-finder is not a dependency of torchdoctor: install it next to it with
 `pip install --no-deps torch-lr-finder tqdm` (matplotlib, which it imports for
 plotting, is stubbed when absent). Without it the benchmark says so and exits 0.
 
-    python benchmarks/lr_range.py [--train-steps 500] [--seed 0]
+    python benchmarks/lr_range.py [--train-steps 500] [--seed 0] [--scripts SCRIPT ...]
+
+A second table runs the range test on training scripts, as `torchdoctor run`
+does (one re-run of the script with the sweep's lrs), then re-runs each script
+for --train-steps steps at its own lr and at the suggestion (every param
+group's lr set to it) and prints both final losses. By default: the seed's
+Example 3 and the learning-rate cases of the shared benchmark (016, 020), when
+present next to this repository. This part needs no torch-lr-finder.
 """
 from __future__ import annotations
 
@@ -32,6 +39,7 @@ import torch.nn as nn
 from torchdoctor.experiments.loop import Batches, Trainee, preserved_rng, train
 from torchdoctor.experiments.lr_range import lr_range_test
 
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 START_LR, END_LR, SWEEP = 1e-7, 10.0, 100
 # torch-lr-finder's plot(): skip_start=10, skip_end=5 before taking the steepest gradient
 SKIP_START, SKIP_END = 10, 5
@@ -179,15 +187,48 @@ def fmt(x: float) -> str:
     return "inf" if math.isinf(x) else f"{x:.3g}"
 
 
+DEFAULT_SCRIPTS = [os.path.join(ROOT, "examples", "seed", "example3_high_lr.py"),
+                   os.path.join(ROOT, "..", "shared", "benchmark", "016_house_price_mlp.py"),
+                   os.path.join(ROOT, "..", "shared", "benchmark", "020_running_sum_rnn.py")]
+
+
+def scripts_table(scripts: list[str], steps: int) -> None:
+    """The range test on scripts, and each script re-run at its own lr and at the suggestion."""
+    from torchdoctor.experiments.counterfactual import RunSpec, run_one
+    from torchdoctor.experiments.interventions import SetHyper
+    from torchdoctor.experiments.lr_range import lr_range_script
+    print(f"\nscripts: range test by re-run, then {steps} steps at the script's lr and at the suggestion\n")
+    print("| script | suggestion (confidence) | sweep s | final loss @its lr | @suggestion |")
+    print("|---|---|---|---|---|")
+    for path in scripts:
+        if not os.path.exists(path):
+            print(f"| {os.path.basename(path)} | not found | | | |")
+            continue
+        t0 = time.monotonic()
+        sweep = lr_range_script(path, [])
+        sweep_s = time.monotonic() - t0
+        spec = RunSpec(script=os.path.abspath(path), args=[], cwd=os.path.dirname(os.path.abspath(path)),
+                       steps=steps, timeout=600)
+        base = run_one(spec)
+        at = math.nan
+        if math.isfinite(sweep.suggestion):           # every param group at the suggestion
+            spec.interventions = [SetHyper("lr", sweep.suggestion).to_dict()]
+            at = run_one(spec).end
+        print(f"| {os.path.basename(path)} | {fmt(sweep.suggestion)} ({sweep.confidence}) | "
+              f"{sweep_s:.1f} | {fmt(base.end)} | {fmt(at)} |")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--train-steps", type=int, default=500, help="training steps at each lr (default 500)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--scripts", nargs="*", default=DEFAULT_SCRIPTS, help="training scripts for the second table")
     args = ap.parse_args()
     found = load_lr_finder()
     if found is None:
         print("torch-lr-finder is not installed: `pip install --no-deps torch-lr-finder tqdm` "
-              "next to torchdoctor to run this comparison (it is not a torchdoctor dependency).")
+              "next to torchdoctor to run the comparison (it is not a torchdoctor dependency).")
+        scripts_table(args.scripts, args.train_steps)
         return
     finder_cls, iter_cls = found
     torch.set_num_threads(min(2, os.cpu_count() or 1))
@@ -208,6 +249,7 @@ def main() -> None:
                   for lr in (lr0, ours.suggestion, theirs)]
         print(f"| {name} | {lr0:g} | {fmt(ours.suggestion)} ({ours.confidence}) | {fmt(theirs)} | "
               f"{fmt(losses[0])} | {fmt(losses[1])} | {fmt(losses[2])} | {ours_s:.1f} / {theirs_s:.1f} |")
+    scripts_table(args.scripts, args.train_steps)
 
 
 if __name__ == "__main__":
