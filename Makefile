@@ -6,7 +6,7 @@ BIN     = $(VENV)/bin
 # package cache in about a minute; an unpinned torch pulls a CUDA build of several GB).
 TORCH  ?= torch==2.13.0
 
-.PHONY: demo test venv bench clean
+.PHONY: demo test venv bench clean browser
 
 venv: $(VENV)/.installed
 
@@ -26,7 +26,15 @@ $(VENV)/.installed-frameworks: $(VENV)/.installed
 demo: venv
 	$(BIN)/torchdoctor demo
 
-test: venv $(VENV)/.installed-frameworks
+# The HTML report's test opens it in headless Chromium (tests/test_html.py): Debian's
+# chromium and chromium-driver, installed here when missing and apt-get can (as root).
+browser:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+	  { command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] && \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver \
+	     >/dev/null) || echo "make: chromium not installed: the browser test will be skipped (fails under CI)"; }
+
+test: venv $(VENV)/.installed-frameworks browser
 	$(BIN)/python -m pytest -q
 
 bench: venv

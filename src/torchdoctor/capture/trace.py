@@ -18,6 +18,22 @@ TAIL_POINTS = 512
 MAX_POINTS = 4096
 
 
+class StepPoints:
+    """(step, value) pairs of bounded number: at most `cap`, every other one dropped
+    (and the stride doubled) when full; for the report's per-layer plots."""
+
+    def __init__(self, cap: int = 256) -> None:
+        self.cap, self.points, self._stride, self._seen = cap, [], 1, 0
+
+    def add(self, step: int, value: float) -> None:
+        if self._seen % self._stride == 0:
+            self.points.append((int(step), float(value)))
+            if len(self.points) > self.cap:
+                self._stride *= 2
+                self.points = self.points[::2]
+        self._seen += 1
+
+
 class Series:
     """A per-step scalar series of bounded size.
 
@@ -231,6 +247,7 @@ class Trace:
     manual_updates: int = 0                  # backward calls followed by an in-place parameter change, no optimizer
     activations: dict[str, dict] = field(default_factory=dict)   # per ReLU/Tanh/Sigmoid leaf: dead units, saturation
     layer_grads: dict[str, list[float]] = field(default_factory=dict)   # weight name -> recent ‖g‖/‖w‖
+    layer_grad_norms: dict[str, StepPoints] = field(default_factory=dict)   # weight name -> (step, ‖g‖) sampled
     same_batches: int = 0                    # sampled training batches identical to the previous one
     batches_compared: int = 0
     loaders: list[dict] = field(default_factory=list)   # DataLoaders iterated: {"dataset": n, "batch_size": b}

@@ -79,12 +79,26 @@ def make_finding(check_name: str, *, severity: str, message: str, **kw: Any) -> 
                    severity=severity, message=message, **kw)
 
 
+# Points of each re-run's loss curve kept in the report (for its plot): 200 points
+# draw a curve as smooth as a 6-inch plot can show, at ~4 kB of JSON per re-run.
+CURVE_POINTS = 200
+
+
+def curve_points(run: RunOutcome, n: int = CURVE_POINTS) -> list[list[float]]:
+    """[[step, loss], …] of a re-run, decimated uniformly to at most n points."""
+    if not run.ok:
+        return []
+    hist = run.loss.history
+    stride = max(1, math.ceil(len(hist) / n))
+    return [[int(k), float(v)] for k, v in hist[::stride]]
+
+
 def record_tests(finding: Finding, baseline: RunOutcome,
                  results: list[tuple[Experiment, RunOutcome]]) -> None:
     finding.tests = [{"change": "none (baseline re-run)", "outcome": baseline.outcome,
-                      "steps": baseline.steps, "loss_end": baseline.end}]
+                      "steps": baseline.steps, "loss_end": baseline.end, "curve": curve_points(baseline)}]
     finding.tests += [{"change": e.label, "outcome": r.outcome, "steps": r.steps,
-                       "loss_end": r.end, "error": r.error} for e, r in results]
+                       "loss_end": r.end, "error": r.error, "curve": curve_points(r)} for e, r in results]
 
 
 def improvement(before: float, after: float) -> float:

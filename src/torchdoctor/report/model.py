@@ -60,6 +60,9 @@ class Report:
     wall_s: dict[str, float] = field(default_factory=dict)        # {"observe": …, "verify": …, "total": …}
     notes: list[str] = field(default_factory=list)                # limits of this diagnosis, said plainly
     interrupted: bool = False       # Ctrl-C during the observed run or the confirmation runs
+    grad_norms: dict[str, list[list[float]]] = field(default_factory=dict)   # layer -> [[step, ‖g‖], …] sampled
+    probes: dict[str, Any] = field(default_factory=dict)   # {"lr_range": LRRange.to_dict()} when a probe ran
+    created: str = ""               # when the diagnosis ran (ISO 8601, local time with offset)
     torch_version: str = ""
     tool: dict[str, str] = field(default_factory=lambda: {"name": "torchdoctor", "version": _version()})
 
@@ -97,6 +100,33 @@ class Report:
         """What a notebook shows for a Report."""
         from .html import fragment
         return fragment(self)
+
+    def to_html(self) -> str:
+        """One self-contained HTML page: verdict, findings with evidence, fix and plots,
+        run details. No script, no network: opens in any browser, prints."""
+        from .html import document
+        return document(self)
+
+    # ---- plots (matplotlib Figures; nothing is shown) --------------------------------
+    def plot_loss(self, ax=None):
+        """Loss curve, proven floor, and the top confirmed finding's re-runs."""
+        from .plots import plot_loss
+        return plot_loss(self, ax=ax)
+
+    def plot_lr_range(self, ax=None):
+        """The LR range test's curve with its suggestion (when the test ran)."""
+        from .plots import plot_lr_range
+        return plot_lr_range(self, ax=ax)
+
+    def plot_grad_flow(self, ax=None):
+        """Per-layer gradient norms over the sampled steps."""
+        from .plots import plot_grad_flow
+        return plot_grad_flow(self, ax=ax)
+
+    def plot_output_range(self, ax=None):
+        """The targets' distribution against the final activation's range."""
+        from .plots import plot_output_range
+        return plot_output_range(self, ax=ax)
 
 
 def _clean(v: Any) -> Any:

@@ -38,7 +38,7 @@ def _evidence(f: Finding) -> Table:
     t.add_column(style="dim")
     t.add_column()
     for k, v in f.evidence.items():
-        if v is None:
+        if v is None or isinstance(v, dict):      # dicts are data for the plots (a histogram)
             continue
         shown = f"{v:.0%}" if isinstance(v, float) and ("share" in k or "outside" in k or "falling" in k) \
             and math.isfinite(v) else num(v)

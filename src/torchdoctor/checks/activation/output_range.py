@@ -55,6 +55,9 @@ FLOOR_SHARE = 0.05
 ON_FLOOR = 1.25
 # Targets within 1e-6 of a bound count as inside (pixels at exactly 0 or 1).
 TOL = 1e-6
+# Bins of the targets' histogram in the report's plot: 30 resolve a normal's shape
+# (sqrt of the ~1000 sampled targets, the square-root rule).
+HIST_BINS = 30
 
 INF = math.inf
 # autograd node (trailing digits removed) -> activation name, as the module class is called
@@ -101,6 +104,19 @@ def elementwise(kind: str, d: torch.Tensor) -> torch.Tensor:
     return torch.where(a < 1, 0.5 * d ** 2, a - 0.5)
 
 
+def histogram(t, rng) -> dict:
+    """The sampled targets' histogram, {"edges": [HIST_BINS + 1], "counts": [HIST_BINS]}, over
+    a span that shows both the targets and the activation's range (for the report's plot)."""
+    flat = t.detach().flatten().float()
+    lo, hi = float(flat.min()), float(flat.max())
+    lo, hi = min(lo, rng[0]) if math.isfinite(rng[0]) else lo, max(hi, rng[1]) if math.isfinite(rng[1]) else hi
+    if not hi > lo:
+        lo, hi = lo - 0.5, hi + 0.5
+    counts = torch.histc(flat, bins=HIST_BINS, min=lo, max=hi)
+    edges = torch.linspace(lo, hi, HIST_BINS + 1)
+    return {"edges": [float(x) for x in edges], "counts": [int(c) for c in counts]}
+
+
 def check(ctx: Context):
     trace = ctx.trace
     loss, model = trace.loss_info, trace.model
@@ -145,7 +161,7 @@ def check(ctx: Context):
         __name__, severity="error", message=msg, location=where,
         evidence={"activation": name, "range": [lo, hi], "targets_outside_range": share_outside,
                   "loss_floor": floor, "floor_share": floor_elem / baseline, "observed_loss": observed,
-                  "targets_sampled": int(t.shape[0])},
+                  "targets_sampled": int(t.shape[0]), "target_histogram": histogram(t, rng)},
         fix={"summary": f"Remove the final {name} (use a linear output) or scale the targets into {rtext}.",
              "code": f"# delete {where} from the model: the last layer's raw output is the prediction"})
     if on_floor:

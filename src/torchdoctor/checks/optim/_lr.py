@@ -88,6 +88,10 @@ def one_direction(finding: Finding, findings: list[Finding]) -> None:
 
 # The lr checks whose finding the LR range test's suggestion is tested for.
 LR_CATEGORIES = ("optim.lr_too_high", "optim.lr_too_low")
+# A suggestion within this factor of an lr the check re-runs anyway (x0.1, x0.01…)
+# gets no re-run of its own: the re-runs step by decades, and a third of one says
+# nothing new while costing a whole re-run.
+NEAR_PLANNED = 3.0
 
 
 def wants_lr_range(findings: list[Finding]) -> bool:
@@ -99,6 +103,7 @@ def attach_lr_range(findings: list[Finding], sweep) -> None:
     plan its suggestion as one more lr re-run when it points the way the finding says:
     the re-runs then judge it side by side with the x0.1 / x10 ones."""
     from ...experiments.interventions import ScaleLR
+    from ..registry import BY_CODE
     for f in findings:
         if f.category not in LR_CATEGORIES:
             continue
@@ -108,6 +113,9 @@ def attach_lr_range(findings: list[Finding], sweep) -> None:
         lr = f.plan_data.get("lr")
         if not (math.isfinite(sweep.suggestion) and lr and lr > 0):
             continue
-        factor = sweep.suggestion / lr
+        factor = float(f"{sweep.suggestion / lr:.3g}")
+        planned = getattr(BY_CODE.get(f.code), "FACTORS", ())
+        if any(max(factor / x, x / factor) < NEAR_PLANNED for x in planned):
+            continue
         if (f.category == "optim.lr_too_high") == (factor < 1):      # the direction the finding says
             f.plan_data.setdefault("extra_experiments", []).append(Experiment([ScaleLR(factor)]))
