@@ -14,9 +14,12 @@ from typing import Any
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from . import __version__
+from .capture import distributed
+from .capture.script import ScriptResult
 from .doctor import VERIFY_STEPS, Options, diagnose_script
 from .checks.registry import get
 from .report.docs import markdown, rules_rows, write_docs
@@ -51,7 +54,7 @@ def _guard(fn):
         except Exception as e:  # a bug of ours: say so plainly
             if os.environ.get("TORCHDOCTOR_DEBUG"):
                 traceback.print_exc()
-            _stderr().print(f"[bold red]torchdoctor: internal error:[/] {type(e).__name__}: {e}\n"
+            _stderr().print(f"[bold red]torchdoctor: internal error:[/] {type(e).__name__}: {escape(str(e))}\n"
                             "Set TORCHDOCTOR_DEBUG=1 for the traceback, and please report it.")
             sys.exit(EXIT_INTERNAL)
     return wrapper
@@ -125,7 +128,18 @@ def run(script: str, script_args: tuple[str, ...], json_path: str | None, max_st
         json_path = _check_output(json_path, script)
     options = Options(max_steps=max_steps, timeout=timeout, verify=not no_verify,
                       verify_steps=verify_steps, jobs=jobs)
-    report, result = diagnose_script(script, script_args, options, progress=_Progress(err, quiet))
+    rank = distributed.world()[0]          # under torchrun only rank 0 reports, for every rank
+    report, result = diagnose_script(script, script_args, options, progress=_Progress(err, quiet or rank > 0))
+    if rank > 0:
+        sys.exit(other_rank_exit(result))
+    try:
+        _finish_run(report, result, err, json_path, fail_on)
+    finally:
+        distributed.release()
+
+
+def _finish_run(report: Report, result: ScriptResult, err: Console, json_path: str | None,
+                fail_on: str) -> None:
     if result.traceback:
         sys.stderr.write(result.traceback)
         sys.stderr.flush()
@@ -133,7 +147,7 @@ def run(script: str, script_args: tuple[str, ...], json_path: str | None, max_st
         what = report.error or f"it exited with code {report.exit_code}"
         covers = (f"The diagnosis below covers the {report.steps_observed} steps before that."
                   if report.steps_observed else "It failed before its first optimizer step.")
-        err.print(f"[bold red]torchdoctor: the script failed:[/] {what}. {covers}", soft_wrap=True)
+        err.print(f"[bold red]torchdoctor: the script failed:[/] {escape(what)}. {covers}", soft_wrap=True)
     elif report.outcome == "interrupted":
         err.print("[bold yellow]torchdoctor: interrupted:[/] the diagnosis below covers the "
                   f"{report.steps_observed} steps before Ctrl-C (no confirmation runs).", soft_wrap=True)
@@ -142,9 +156,25 @@ def run(script: str, script_args: tuple[str, ...], json_path: str | None, max_st
         try:
             Path(json_path).write_text(report.to_json())
         except OSError as e:
-            err.print(f"[bold red]torchdoctor: cannot write {json_path}:[/] {e.strerror}")
+            err.print(f"[bold red]torchdoctor: cannot write {escape(json_path)}:[/] {escape(str(e.strerror))}")
             sys.exit(EXIT_USAGE)
     sys.exit(exit_code(report, fail_on))
+
+
+def other_rank_exit(result: ScriptResult) -> int:
+    """Exit code of a rank other than 0, which prints nothing of torchdoctor's own: 0 when
+    its script ran, so that torchrun (which stops every worker when one fails) lets rank 0
+    finish the report; when its script failed, its traceback and then, once rank 0 has
+    reported (or is stuck in the script), 2, so the job fails as it would have."""
+    if result.outcome == "interrupted":
+        return EXIT_INTERRUPTED
+    if result.outcome in ("crashed", "exit"):
+        if result.traceback:
+            sys.stderr.write(result.traceback)
+            sys.stderr.flush()
+        distributed.wait_for_rank0()
+        return EXIT_USAGE
+    return EXIT_OK
 
 
 def _check_output(path: str, script: str) -> str:

@@ -4,6 +4,7 @@ This module only orchestrates; capture/ computes, checks/ judge, report/ renders
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import time
@@ -12,7 +13,7 @@ from typing import Any, Callable
 
 import torch
 
-from .capture import curves
+from .capture import curves, distributed
 from .capture.hooks import Observer
 from .capture.script import ScriptResult, run_script
 from .capture.trace import Trace
@@ -161,20 +162,26 @@ def diagnose_script(script: str, args: list[str] | tuple[str, ...] = (), options
     options = options or Options()
     t0 = time.monotonic()
     progress("observe_start", script=script)
-    observer = Observer(max_steps=options.max_steps,
-                        deadline=None if options.timeout is None else t0 + options.timeout)
-    with observer:
-        result = run_script(script, list(args), quiet=options.quiet_script, timeout=options.timeout)
+    deadline = None if options.timeout is None else t0 + options.timeout
+    observer = Observer(max_steps=options.max_steps, deadline=deadline)
+    timeout = options.timeout
+    stop = None
+    if deadline is not None and distributed.world()[1] > 1:
+        stop = distributed.StepStop(observer, deadline)
+        if stop.usable:                 # ranks stop together; each rank's own clock only as a last resort
+            observer.deadline, timeout = None, options.timeout + distributed.WAIT_S
+    with observer, stop or contextlib.nullcontext():
+        result = run_script(script, list(args), quiet=options.quiet_script, timeout=timeout)
     observer.finish(result.namespace)
     result.namespace = None
-    trace = observer.trace
     observe_s = time.monotonic() - t0
+    # under torchrun: rank 0 gets every rank's statistics merged; the others send theirs
+    trace, notes = distributed.combine(observer.trace, result)
     progress("observe_done", steps=trace.steps, outcome=result.outcome, wall_s=observe_s)
 
-    notes: list[str] = []
     findings = judge(trace, notes)
     verify_s, interrupted = 0.0, result.outcome == "interrupted"
-    if options.verify and findings and not interrupted:
+    if options.verify and findings and not interrupted and distributed.world()[0] == 0:
         try:
             verify_s = verify(findings, script, list(args), trace.steps, observe_s, options, progress)
         except KeyboardInterrupt:

@@ -47,7 +47,12 @@ VIEW_NODES = {
     "ViewBackward", "UnsafeViewBackward", "ReshapeAliasBackward", "SqueezeBackward",
     "UnsqueezeBackward", "TBackward", "PermuteBackward", "TransposeBackward", "CloneBackward",
     "ToCopyBackward", "ExpandBackward", "AsStridedBackward", "FlattenBackward",
+    "_DDPSinkBackward",     # DistributedDataParallel passes its outputs through it (find_unused_parameters)
 }
+
+# Wrappers whose `.module` is the user's model: names inside them read "model.3",
+# not "model.module.3", in the observed run and in its re-runs alike.
+WRAPPERS = ("DistributedDataParallel", "DataParallel")
 
 # Steps at which the costlier statistics (gradient norms, update sizes, target
 # samples) are taken: every step at first, then one in SAMPLE_EVERY.
@@ -148,13 +153,24 @@ def _reissue(caught: list, seen: set) -> None:
                                    module=f.f_globals.get("__name__"), registry=f.f_globals.setdefault("__warningregistry__", {}))
 
 
+def unwrap(module: torch.nn.Module) -> torch.nn.Module:
+    """The user's model inside a DistributedDataParallel / DataParallel wrapper."""
+    inner = getattr(module, "module", None)
+    if type(module).__name__ in WRAPPERS and isinstance(inner, torch.nn.Module):
+        return inner
+    return module
+
+
 class _Root:
     """Book-keeping for one top-level model."""
 
     def __init__(self, module: torch.nn.Module, index: int) -> None:
         self.module = module
+        self.inner = unwrap(module)     # names are taken inside a DDP wrapper
         self.index = index
-        self.names = {id(m): n for n, m in module.named_modules()}
+        self.names = {id(m): n for n, m in self.inner.named_modules()}
+        if self.inner is not module:    # "" addresses the model itself: the wrapper, called by the script
+            self.names[id(self.inner)], self.names[id(module)] = "module", ""
         self.leaves = {id(m) for m in module.modules() if next(iter(m.children()), None) is None}
         self.recording = True           # first forward: record the leaf modules
         self.last_leaf: tuple[Any, Any] | None = None   # (module, output) of the last leaf this forward
@@ -172,7 +188,7 @@ class _Root:
         name = self.names.get(id(module))
         if name is None:
             name = "?"
-            for attr, value in vars(self.module).items():
+            for attr, value in vars(self.inner).items():
                 items = value.items() if isinstance(value, dict) else \
                     enumerate(value) if isinstance(value, (list, tuple)) else ()
                 for key, item in items:
@@ -338,10 +354,10 @@ class Observer:
         names: dict[int, str] = {}
         for root in self._roots.values():
             var = self.trace.models[root.index].var
-            for mname, module in root.module.named_modules():
+            for mname, module in root.inner.named_modules():
                 for pname, p in module.named_parameters(recurse=False):
                     names.setdefault(id(p), ".".join(x for x in (var, mname, pname) if x))
-            for attr, value in vars(root.module).items():     # modules kept in plain lists
+            for attr, value in vars(root.inner).items():     # modules kept in plain lists
                 items = value.items() if isinstance(value, dict) else \
                     enumerate(value) if isinstance(value, (list, tuple)) else ()
                 for key, item in items:
@@ -410,7 +426,7 @@ class Observer:
             root = _Root(module, len(self.trace.models))
             self.trace.models.append(info)
             self._roots[id(module)] = root
-            info.symmetric = _symmetric_weights(module)
+            info.symmetric = _symmetric_weights(root.inner)
         info = self.trace.models[root.index]
         info.calls += 1
         if torch.is_grad_enabled() and module.training:
@@ -523,7 +539,7 @@ class Observer:
             root.recording = False
         root.prev = None
         final = None
-        if root.last_leaf is not None and root.last_leaf[1] is output:
+        if root.last_leaf is not None and (root.last_leaf[1] is output or _passed_through(root.last_leaf[1], output)):
             module = root.last_leaf[0]
             final = ModuleCall(name=root.name_of(module), type=type(module).__name__,
                                out_shape=list(output.shape), params=0, attrs=_attrs(module))
@@ -846,6 +862,15 @@ class Observer:
                 self.trace.update_ratio.append(math.sqrt(num / den))
             self._upd_before = []
         self._out_nodes.clear()
+
+
+def _passed_through(leaf_out: Any, output: Any) -> bool:
+    """`output` is `leaf_out` passed through DistributedDataParallel's sink (a clone)."""
+    if not isinstance(output, torch.Tensor) or not isinstance(leaf_out, torch.Tensor):
+        return False
+    node, leaf_node = output.grad_fn, leaf_out.grad_fn
+    return node is not None and leaf_node is not None and node_name(node) == "_DDPSinkBackward" \
+        and any(n is leaf_node for n, _ in node.next_functions)
 
 
 def _close_windows(trace: Trace) -> None:

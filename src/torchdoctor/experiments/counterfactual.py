@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from typing import Callable
 
+from ..capture.distributed import single_process_env
 from ..capture.trace import Series
 from ..checks.base import RunOutcome
 from .interventions import Intervention
@@ -43,6 +44,7 @@ def run_one(spec: RunSpec) -> RunOutcome:
             json.dump({**asdict(spec), "out": out_path}, f)
         env = dict(os.environ, OMP_NUM_THREADS=str(spec.threads), MKL_NUM_THREADS=str(spec.threads),
                    PYTHONHASHSEED=str(spec.seed))
+        env = single_process_env(env)      # a torchrun job's script re-runs as a job of one process
         try:
             proc = subprocess.run([sys.executable, "-m", "torchdoctor.capture.child", spec_path],
                                   cwd=spec.cwd, env=env, stdin=subprocess.DEVNULL,
