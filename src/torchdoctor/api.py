@@ -104,8 +104,9 @@ def diagnose(model: torch.nn.Module, loss_fn: Callable[..., torch.Tensor], data:
         progress("observe_done", steps=trace.steps, outcome=result.outcome, wall_s=observe_s)
         notes: list[str] = []
         findings = judge(trace, notes, owns_model=True)
+        probes: dict[str, Any] = {}
         if lr_range and wants_lr_range(findings):
-            _add_lr_range(session, findings, notes, progress)
+            probes = _add_lr_range(session, findings, notes, progress)
         verify_s = 0.0
         budget = min(trace.steps, verify_steps or VERIFY_STEPS)
         if verify and findings and result.outcome in ("finished", "max_steps"):
@@ -127,6 +128,7 @@ def diagnose(model: torch.nn.Module, loss_fn: Callable[..., torch.Tensor], data:
     findings = rank(findings)
     report = build_report(trace, findings, result, None, [])
     report.notes.extend(notes)
+    report.probes = probes
     if observer.internal_errors:
         report.notes.append(f"torchdoctor's observation hit an internal error {observer.internal_errors} "
                             f"time(s) and recorded less than usual: {observer.internal_error}")
@@ -145,8 +147,9 @@ def _outcome(session: _Session, steps: int, interventions: list[Intervention]) -
                       wall_s=time.monotonic() - t0)
 
 
-def _add_lr_range(session: _Session, findings, notes: list[str], progress: Progress) -> None:
-    """Run the LR range test on a copy; its suggestion joins the lr finding's experiments."""
+def _add_lr_range(session: _Session, findings, notes: list[str], progress: Progress) -> dict[str, Any]:
+    """Run the LR range test on a copy; its suggestion joins the lr finding's experiments.
+    Returns {"lr_range": the sweep} for the report."""
     from .experiments.lr_range import lr_range_test
     progress("probe_start", probe="LR range test")
     try:
@@ -155,6 +158,9 @@ def _add_lr_range(session: _Session, findings, notes: list[str], progress: Progr
                               scheduler=session.scheduler, seed=session.seed)
     except Exception as e:
         notes.append(f"The LR range test could not run: {_one_line(e)}")
-        return
+        return {}
     progress("probe_done", probe="LR range test", result=sweep)
     attach_lr_range(findings, sweep)
+    d = sweep.to_dict()
+    d.pop("group_lrs", None)
+    return {"lr_range": d}

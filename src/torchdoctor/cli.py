@@ -81,6 +81,13 @@ class _Progress:
             runs = info["runs"]
             c(f"[dim]torchdoctor: testing suspicions with {len(runs)} re-runs of "
               f"{info['steps']} steps ({', '.join(runs)})[/]")
+        elif event == "probe_start":
+            c(f"[dim]torchdoctor: {info['probe']}: one re-run sweeping the learning rate[/]")
+        elif event == "probe_done":
+            r = info["result"]
+            what = (f"suggests lr={r.suggestion:.3g} ({r.confidence} confidence)" if r.descending
+                    else "the loss never went down: no suggestion")
+            c(f"[dim]  {info['probe']}: {what} ({info.get('wall_s', 0):.1f} s)[/]")
         elif event == "verify_run_done":
             r = info["outcome"]
             what = f"loss at the end {num(r.end)}" if r.ok else (r.error or r.outcome)
@@ -97,6 +104,8 @@ def main() -> None:
 
 @main.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Write the report as JSON to FILE.")
+@click.option("--html", "html_path", type=click.Path(dir_okay=False),
+              help="Write the report as one self-contained HTML page (with plots) to FILE.")
 @click.option("--max-steps", type=click.IntRange(min=1), help="Stop the script after N optimizer steps.")
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True),
               help="Stop the script after S seconds (confirmation runs have their own budget).")
@@ -110,9 +119,9 @@ def main() -> None:
 @click.argument("script")
 @click.argument("script_args", nargs=-1, type=click.UNPROCESSED)
 @_guard
-def run(script: str, script_args: tuple[str, ...], json_path: str | None, max_steps: int | None,
-        timeout: float | None, fail_on: str, no_verify: bool, verify_steps: int, jobs: int | None,
-        quiet: bool) -> None:
+def run(script: str, script_args: tuple[str, ...], json_path: str | None, html_path: str | None,
+        max_steps: int | None, timeout: float | None, fail_on: str, no_verify: bool, verify_steps: int,
+        jobs: int | None, quiet: bool) -> None:
     """Run SCRIPT with ARGS as `python SCRIPT ARGS` would, watch its training, and diagnose it.
 
     Options for torchdoctor come before SCRIPT; everything after it is the script's own.
@@ -125,7 +134,9 @@ def run(script: str, script_args: tuple[str, ...], json_path: str | None, max_st
     if not os.path.isfile(script):
         raise click.BadParameter(f"{script!r} is not a file", param_hint="SCRIPT")
     if json_path:
-        json_path = _check_output(json_path, script)
+        json_path = _check_output(json_path, script, "--json")
+    if html_path:
+        html_path = _check_output(html_path, script, "--html")
     options = Options(max_steps=max_steps, timeout=timeout, verify=not no_verify,
                       verify_steps=verify_steps, jobs=jobs)
     rank = distributed.world()[0]          # under torchrun only rank 0 reports, for every rank
@@ -133,13 +144,13 @@ def run(script: str, script_args: tuple[str, ...], json_path: str | None, max_st
     if rank > 0:
         sys.exit(other_rank_exit(result))
     try:
-        _finish_run(report, result, err, json_path, fail_on)
+        _finish_run(report, result, err, json_path, fail_on, html_path)
     finally:
         distributed.release()
 
 
 def _finish_run(report: Report, result: ScriptResult, err: Console, json_path: str | None,
-                fail_on: str) -> None:
+                fail_on: str, html_path: str | None = None) -> None:
     if result.traceback:
         sys.stderr.write(result.traceback)
         sys.stderr.flush()
@@ -152,11 +163,13 @@ def _finish_run(report: Report, result: ScriptResult, err: Console, json_path: s
         err.print("[bold yellow]torchdoctor: interrupted:[/] the diagnosis below covers the "
                   f"{report.steps_observed} steps before Ctrl-C (no confirmation runs).", soft_wrap=True)
     render(report, err)
-    if json_path:
+    for path, text in ((json_path, report.to_json), (html_path, report.to_html)):
+        if not path:
+            continue
         try:
-            Path(json_path).write_text(report.to_json())
+            Path(path).write_text(text(), encoding="utf-8")
         except OSError as e:
-            err.print(f"[bold red]torchdoctor: cannot write {escape(json_path)}:[/] {escape(str(e.strerror))}")
+            err.print(f"[bold red]torchdoctor: cannot write {escape(path)}:[/] {escape(str(e.strerror))}")
             sys.exit(EXIT_USAGE)
     sys.exit(exit_code(report, fail_on))
 
@@ -177,19 +190,19 @@ def other_rank_exit(result: ScriptResult) -> int:
     return EXIT_OK
 
 
-def _check_output(path: str, script: str) -> str:
-    """An absolute path for the JSON report, checked before the (long) run, never the script."""
+def _check_output(path: str, script: str, option: str = "--json") -> str:
+    """An absolute path for a report file, checked before the (long) run, never the script."""
     p = Path(path).expanduser().resolve()
     if p.exists() and p.samefile(script):
-        raise click.BadParameter("is the script itself; choose another file", param_hint="--json")
+        raise click.BadParameter("is the script itself; choose another file", param_hint=option)
     if p.suffix == ".py" and p.exists():
-        raise click.BadParameter(f"{path} is a Python file; refusing to overwrite it", param_hint="--json")
+        raise click.BadParameter(f"{path} is a Python file; refusing to overwrite it", param_hint=option)
     if p.is_dir():
-        raise click.BadParameter(f"{path} is a folder", param_hint="--json")
+        raise click.BadParameter(f"{path} is a folder", param_hint=option)
     if not p.parent.is_dir():
-        raise click.BadParameter(f"folder {p.parent} does not exist", param_hint="--json")
+        raise click.BadParameter(f"folder {p.parent} does not exist", param_hint=option)
     if not os.access(p.parent, os.W_OK):
-        raise click.BadParameter(f"folder {p.parent} is not writable", param_hint="--json")
+        raise click.BadParameter(f"folder {p.parent} is not writable", param_hint=option)
     return str(p)
 
 

@@ -5,6 +5,7 @@ This module only orchestrates; capture/ computes, checks/ judge, report/ renders
 from __future__ import annotations
 
 import contextlib
+import datetime
 import math
 import os
 import time
@@ -19,6 +20,7 @@ from .capture.script import ScriptResult, run_script
 from .capture.trace import Trace
 from .checks import CHECKS, BY_CODE, Context, Experiment
 from .checks.base import RunOutcome
+from .checks.optim._lr import attach_lr_range, wants_lr_range
 from .experiments.interventions import Intervention
 from .experiments.counterfactual import RunSpec, run_many
 from .report.model import SEVERITIES, Finding, Report
@@ -39,6 +41,7 @@ class Options:
     verify_steps: int = VERIFY_STEPS
     jobs: int | None = None             # parallel re-runs (default: one per core)
     quiet_script: bool = False          # hide the script's own output (demo)
+    lr_range: bool = True               # an lr finding also gets the LR range test (one more re-run)
 
 
 def _noop(event: str, **info: Any) -> None:
@@ -156,6 +159,25 @@ def verify(findings: list[Finding], script: str, args: list[str], steps: int, ob
     return test_suspicions(findings, run_all, budget, progress)
 
 
+def lr_range_probe(findings: list[Finding], script: str, args: list[str], observe_s: float,
+                   notes: list[str], progress: Progress = _noop) -> dict[str, Any]:
+    """The LR range test as one re-run of the script; its suggestion joins the lr
+    re-runs (attach_lr_range). Returns {"lr_range": the sweep} for the report."""
+    from .experiments.lr_range import lr_range_script
+    progress("probe_start", probe="LR range test")
+    t0 = time.monotonic()
+    try:
+        sweep = lr_range_script(script, args, timeout=60 + 3 * observe_s)
+    except Exception as e:                      # the sweep is extra evidence: the diagnosis goes on without it
+        notes.append(f"The LR range test could not run: {type(e).__name__}: {str(e).strip()[:200]}")
+        return {}
+    progress("probe_done", probe="LR range test", result=sweep, wall_s=time.monotonic() - t0)
+    attach_lr_range(findings, sweep)
+    d = sweep.to_dict()
+    d.pop("group_lrs", None)
+    return {"lr_range": d}
+
+
 def diagnose_script(script: str, args: list[str] | tuple[str, ...] = (), options: Options | None = None,
                     progress: Progress = _noop) -> tuple[Report, ScriptResult]:
     """Run the script under observation, judge it, test the suspicions, return the report."""
@@ -181,14 +203,18 @@ def diagnose_script(script: str, args: list[str] | tuple[str, ...] = (), options
 
     findings = judge(trace, notes)
     verify_s, interrupted = 0.0, result.outcome == "interrupted"
+    probes: dict[str, Any] = {}
     if options.verify and findings and not interrupted and distributed.world()[0] == 0:
         try:
+            if options.lr_range and wants_lr_range(findings):
+                probes.update(lr_range_probe(findings, script, list(args), observe_s, notes, progress))
             verify_s = verify(findings, script, list(args), trace.steps, observe_s, options, progress)
         except KeyboardInterrupt:
             interrupted = True
     findings = rank(findings)
     report = build_report(trace, findings, result, script, list(args))
     report.notes.extend(notes)
+    report.probes = probes
     report.interrupted = interrupted
     if interrupted and result.outcome != "interrupted":
         report.notes.append("Ctrl-C stopped the confirmation runs: findings that needed one stay suspected.")
@@ -207,7 +233,10 @@ def build_report(trace: Trace, findings: list[Finding], result: ScriptResult, sc
                     script=script,
                     args=args, outcome=result.outcome, exit_code=result.exit_code, error=result.error,
                     torch_version=torch.__version__,
-                    loss_curve=[[s, v] for s, v in series.history])
+                    loss_curve=[[s, v] for s, v in series.history],
+                    grad_norms={name: [[k, v] for k, v in pts.points]
+                                for name, pts in trace.layer_grad_norms.items() if not name.isdigit()},
+                    created=datetime.datetime.now().astimezone().isoformat(timespec="seconds"))
     if series.count:
         report.loss_start, report.loss_end = curves.head(series), curves.tail(series)
     worst = report.worst()

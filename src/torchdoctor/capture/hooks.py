@@ -31,7 +31,7 @@ from torch.nn.modules import module as module_hooks
 
 from ..experiments.interventions import Intervention
 from . import graph
-from .trace import LossInfo, ModelInfo, ModuleCall, OptimizerInfo, ParamInfo, RowReservoir, Trace
+from .trace import LossInfo, ModelInfo, ModuleCall, OptimizerInfo, ParamInfo, RowReservoir, StepPoints, Trace
 
 # Loss functions of torch.nn.functional taking (input, target, ...); the loss
 # modules of torch.nn call these, so wrapping them sees both styles.
@@ -370,6 +370,13 @@ class Observer:
                 named = self.trace.layer_grads.setdefault(info.name, [])
                 named.extend(self.trace.layer_grads.pop(str(id(p))))
                 del named[:-RATIO_KEEP]
+            if str(id(p)) in self.trace.layer_grad_norms:
+                pts = self.trace.layer_grad_norms.pop(str(id(p)))
+                if info.name in self.trace.layer_grad_norms:          # a snapshot named it before
+                    for step, v in pts.points:
+                        self.trace.layer_grad_norms[info.name].add(step, v)
+                else:
+                    self.trace.layer_grad_norms[info.name] = pts
             now = p.detach().reshape(-1)[:CHANGE_SAMPLE].to("cpu", torch.float32)
             info.changed = bool((now != first).any()) if now.numel() == first.numel() else True
 
@@ -816,8 +823,11 @@ class Observer:
                             w = float(torch.linalg.vector_norm(p.detach().float()))
                             if w > 0:
                                 r = self.trace.layer_grads.setdefault(str(id(p)), [])
-                                r.append(float(torch.linalg.vector_norm(p.grad.detach().float())) / w)
+                                gn = float(torch.linalg.vector_norm(p.grad.detach().float()))
+                                r.append(gn / w)
                                 del r[:-RATIO_KEEP]
+                                self.trace.layer_grad_norms.setdefault(str(id(p)), StepPoints()).add(
+                                    self.trace.steps, gn)
                     if has:
                         any_grad = True
                         if opt_ is opt:
