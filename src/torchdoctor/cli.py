@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import os
 import sys
+import time
 import traceback
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,9 @@ from .report.model import Report
 from .report.terminal import num, render
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+# The live line of the observed run: first after 2 s (a short run shows none), then every
+# 5 s (between the script's own prints, few enough not to drown them).
+LIVE_FIRST_S, LIVE_EVERY_S = 2.0, 5.0
 EXAMPLES_DIR = Path(__file__).parent / "examples" / "seed"
 DEMO = [
     ("example1_bottleneck.py", "seed 1: 10-5-10 ReLU"),
@@ -61,26 +65,38 @@ def _guard(fn):
 
 
 class _Progress:
-    """Progress lines on stderr (quiet with --quiet)."""
+    """Progress on stderr. The milestones (the run stopped, the re-runs planned and each
+    one's result) are always printed, as a record of what was tested; the live display
+    (the observed run's step, steps/s and loss every few seconds; a bar per re-run with
+    its ETA) only when stderr is a terminal. Nothing at all with --quiet."""
 
     def __init__(self, console: Console, quiet: bool) -> None:
         self.console, self.quiet = console, quiet
+        self.live = console.is_terminal and not quiet
+        self._t0 = self._last = 0.0
+        self._bars = None                 # rich Progress during the re-runs
+        self._tasks: dict[str, Any] = {}
 
     def __call__(self, event: str, **info: Any) -> None:
         if self.quiet:
             return
-        c = functools.partial(self.console.print, soft_wrap=True)
+        c = functools.partial((self._bars.console if self._bars else self.console).print, soft_wrap=True)
         if event == "observe_start":
-            c(f"[dim]torchdoctor: running {info['script']} under observation[/]")
+            self._t0 = self._last = time.monotonic()
+            c(f"[dim]torchdoctor: running {escape(str(info['script']))} under observation[/]")
+        elif event == "observe_step":
+            now = time.monotonic()
+            if self.live and now - self._last >= (LIVE_FIRST_S if self._last == self._t0 else LIVE_EVERY_S):
+                self._last = now
+                loss = info.get("loss")
+                rate = info["step"] / max(now - self._t0, 1e-9)
+                c(f"[dim]torchdoctor: step {info['step']:,}, {rate:,.0f} steps/s"
+                  + (f", loss {num(loss)}" if loss is not None else "") + "[/]")
         elif event == "observe_done":
             if info["outcome"] == "max_steps":
                 c(f"[dim]torchdoctor: stopped the script after {info['steps']} steps (--max-steps)[/]")
             elif info["outcome"] == "timeout":
                 c(f"[dim]torchdoctor: stopped the script after {info['wall_s']:.0f} s (--timeout)[/]")
-        elif event == "verify_start":
-            runs = info["runs"]
-            c(f"[dim]torchdoctor: testing suspicions with {len(runs)} re-runs of "
-              f"{info['steps']} steps ({', '.join(runs)})[/]")
         elif event == "probe_start":
             c(f"[dim]torchdoctor: {info['probe']}: one re-run sweeping the learning rate[/]")
         elif event == "probe_done":
@@ -88,10 +104,34 @@ class _Progress:
             what = (f"suggests lr={r.suggestion:.3g} ({r.confidence} confidence)" if r.descending
                     else "the loss never went down: no suggestion")
             c(f"[dim]  {info['probe']}: {what} ({info.get('wall_s', 0):.1f} s)[/]")
+        elif event == "verify_start":
+            runs = info["runs"]
+            c(f"[dim]torchdoctor: testing suspicions with {len(runs)} re-runs of "
+              f"{info['steps']} steps ({', '.join(escape(r) for r in runs)})[/]")
+            if self.live:
+                from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+                self._bars = Progress(TextColumn("  [dim]{task.description}[/]"), BarColumn(bar_width=24),
+                                      MofNCompleteColumn(), TextColumn("steps, ETA"), TimeRemainingColumn(),
+                                      console=self.console, transient=True)
+                self._tasks = {r: self._bars.add_task(escape(r), total=info["steps"]) for r in runs}
+                self._bars.start()
+        elif event == "verify_run_step":
+            if self._bars is not None and info["label"] in self._tasks:
+                self._bars.update(self._tasks[info["label"]], completed=min(info["step"], info["steps"]))
         elif event == "verify_run_done":
             r = info["outcome"]
-            what = f"loss at the end {num(r.end)}" if r.ok else (r.error or r.outcome)
-            c(f"[dim]  re-run with {info['label']}: {what} ({r.wall_s:.1f} s)[/]")
+            what = f"loss at the end {num(r.end)}" if r.ok else escape(r.error or r.outcome)
+            if self._bars is not None and info["label"] in self._tasks:
+                self._bars.remove_task(self._tasks.pop(info["label"]))
+            c(f"[dim]  re-run with {escape(info['label'])}: {what} ({r.wall_s:.1f} s)[/]")
+        elif event == "verify_done":
+            self.close()
+
+    def close(self) -> None:
+        """Stop the live display (also on Ctrl-C and errors)."""
+        if self._bars is not None:
+            self._bars.stop()
+            self._bars, self._tasks = None, {}
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -140,7 +180,11 @@ def run(script: str, script_args: tuple[str, ...], json_path: str | None, html_p
     options = Options(max_steps=max_steps, timeout=timeout, verify=not no_verify,
                       verify_steps=verify_steps, jobs=jobs)
     rank = distributed.world()[0]          # under torchrun only rank 0 reports, for every rank
-    report, result = diagnose_script(script, script_args, options, progress=_Progress(err, quiet or rank > 0))
+    progress = _Progress(err, quiet or rank > 0)
+    try:
+        report, result = diagnose_script(script, script_args, options, progress=progress)
+    finally:
+        progress.close()
     if rank > 0:
         sys.exit(other_rank_exit(result))
     try:
@@ -259,8 +303,11 @@ def demo(quiet: bool) -> None:
         path = EXAMPLES_DIR / name
         if not quiet:
             err.print(f"[bold]{label}[/]  [dim]({path.name})[/]")
-        report, _ = diagnose_script(str(path), [], Options(quiet_script=True),
-                                    progress=_Progress(err, quiet))
+        progress = _Progress(err, quiet)
+        try:
+            report, _ = diagnose_script(str(path), [], Options(quiet_script=True), progress=progress)
+        finally:
+            progress.close()
         rows.append((label, report))
     table = Table(title="torchdoctor demo: the seed's examples", show_lines=True)
     for col in ("example", "verdict", "top finding", "confirmation"):

@@ -155,7 +155,9 @@ def verify(findings: list[Finding], script: str, args: list[str], steps: int, ob
 
     def run_all(variants: list[list[Intervention]], labels: list[str]) -> list[RunOutcome]:
         return run_many(base, variants, jobs=options.jobs,
-                        on_done=lambda i, r: progress("verify_run_done", label=labels[i], outcome=r))
+                        on_done=lambda i, r: progress("verify_run_done", label=labels[i], outcome=r),
+                        on_progress=lambda i, steps: progress("verify_run_step", label=labels[i],
+                                                              step=steps, steps=budget))
     return test_suspicions(findings, run_all, budget, progress)
 
 
@@ -185,7 +187,9 @@ def diagnose_script(script: str, args: list[str] | tuple[str, ...] = (), options
     t0 = time.monotonic()
     progress("observe_start", script=script)
     deadline = None if options.timeout is None else t0 + options.timeout
-    observer = Observer(max_steps=options.max_steps, deadline=deadline)
+    observer = Observer(max_steps=options.max_steps, deadline=deadline,
+                        on_step=None if progress is _noop else
+                        (lambda step, loss: progress("observe_step", step=step, loss=loss)))
     timeout = options.timeout
     stop = None
     if deadline is not None and distributed.world()[1] > 1:

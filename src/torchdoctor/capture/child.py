@@ -13,6 +13,9 @@ import random
 import sys
 import time
 
+# Seconds between two progress writes: the parent polls twice a second.
+PROGRESS_EVERY = 0.25
+
 
 def main(spec_path: str) -> None:
     with open(spec_path) as f:
@@ -33,7 +36,18 @@ def main(spec_path: str) -> None:
         pass
     interventions = [Intervention.from_dict(d) for d in spec["interventions"]]
     deadline = time.monotonic() + spec["timeout"]
-    obs = Observer(max_steps=spec["steps"], deadline=deadline, interventions=interventions)
+    # progress: the step count, fixed-width at offset 0 of a file the parent polls; the fd is
+    # opened before the sandbox redirects the script's writes
+    fd = os.open(spec["progress"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC) if spec.get("progress") else None
+    last = [0.0]
+
+    def on_step(steps: int, loss) -> None:
+        now = time.monotonic()
+        if now - last[0] >= PROGRESS_EVERY:
+            last[0] = now
+            os.pwrite(fd, f"{steps:>12d}".encode(), 0)
+    obs = Observer(max_steps=spec["steps"], deadline=deadline, interventions=interventions,
+                   on_step=on_step if fd is not None else None)
     files = os.path.join(os.path.dirname(spec["out"]), "files")    # removed by the parent
     os.makedirs(files, exist_ok=True)
     with WriteSandbox(files), obs:
@@ -41,6 +55,8 @@ def main(spec_path: str) -> None:
     out = {"outcome": result.outcome, "steps": obs.trace.steps or obs.trace.manual_updates,
            "error": result.error,
            "loss": obs.trace.curve().to_dict()}
+    if fd is not None:
+        os.close(fd)
     with open(spec["out"], "w") as f:
         json.dump(out, f)
 

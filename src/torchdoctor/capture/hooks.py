@@ -204,8 +204,11 @@ class Observer:
     def __init__(self, *, max_steps: int | None = None, deadline: float | None = None,
                  interventions: Iterable[Intervention] = (), seed: int = 0,
                  scope: Iterable[torch.nn.Module] | None = None, sample_every: int = SAMPLE_EVERY,
-                 grads_at_step: bool = True) -> None:
-        """scope: observe only these models (and optimizers holding their parameters),
+                 grads_at_step: bool = True, on_step: Callable[[int, float | None], None] | None = None) -> None:
+        """on_step: called after every step of the primary optimizer with (steps so far,
+        that step's loss or None), for progress display; it must be cheap, and what it
+        raises is swallowed like any hook's error.
+        scope: observe only these models (and optimizers holding their parameters),
         not every module and optimizer of the process (watch()).
         sample_every: after the first SAMPLE_FIRST, one step in this many is sampled.
         grads_at_step: read gradients in the optimizer's step pre-hook; False when the
@@ -222,6 +225,7 @@ class Observer:
         self._opt_in_scope: dict[int, bool] = {}
         self.max_steps = max_steps
         self.deadline = deadline                  # time.monotonic() value
+        self.on_step = on_step
         self.interventions = list(interventions)
         for iv in self.interventions:
             iv.bind(self)
@@ -859,9 +863,13 @@ class Observer:
             return
         self._stepped = True
         self.trace.steps += 1
+        loss = None
         if self._pending:
-            self.trace.loss.append(sum(self._pending) / len(self._pending))
+            loss = sum(self._pending) / len(self._pending)
+            self.trace.loss.append(loss)
             self._pending.clear()
+        if self.on_step is not None:
+            self.on_step(self.trace.steps, loss)
         if self._upd_before:
             num = den = 0.0
             for p, idx, before in self._upd_before:
