@@ -54,6 +54,10 @@ def judge(trace: Trace, notes: list[str] | None = None, *, owns_model: bool = Fa
     `owns_model`: the experiments train copies of the model (diagnose()), so checks
     may plan changes no hook can make in a script (widening a layer)."""
     ctx = Context(trace, owns_model=owns_model)
+    if ctx.multi_objective and notes is not None:
+        notes.append("Several optimizers each step on their own loss (an adversarial setup such as a GAN): "
+                     "the checks that judge whether the loss goes down (learning rate, capacity, "
+                     "misaligned data) were not applied.")
     for check in CHECKS:
         try:
             ctx.findings.extend(check.check(ctx))
@@ -265,6 +269,8 @@ def summarize(report: Report, trace: Trace) -> str:
     lead = ""
     if report.status == "crashed":
         what = report.error or f"exit code {report.exit_code}"
+        if not trace.steps and not trace.manual_updates:
+            return f"The script failed before its first training step ({what}): nothing to diagnose."
         lead = f"The script failed after {trace.steps} steps ({what}). "
     if ranked:
         top = ranked[0]

@@ -252,6 +252,7 @@ class Observer:
         self._upd_idx: dict[int, torch.Tensor] = {}
         self._params: dict[int, tuple[torch.Tensor, ParamInfo, torch.Tensor]] = {}   # id -> (p, info, first values)
         self._stepped = False                     # an optimizer stepped since the last backward
+        self._stale = False                       # this step began with the last step's gradients
         self._hunt_nonfinite = False              # look for the first module with a NaN/Inf output
         self._warned: set = set()                 # loss warnings already shown
         self._warning_losses: set[str] = set()    # loss kinds whose calls raise warnings
@@ -689,14 +690,15 @@ class Observer:
             trace.backward_loss.append(value)
             if not math.isfinite(value) and trace.nonfinite_module is None:
                 self._hunt_nonfinite = True
+        # Stale gradients: the first backward after a step finds the primary optimizer's
+        # gradients still in place. Only a suspicion until that optimizer's next step: a later
+        # backward that finds them cleared (a GAN's D, zeroed after G's backward wrote to it)
+        # lifts it; one still standing at the step counts (_step_post_safe).
         if self._stepped:                         # the first backward after a step
             self._stepped = False
-            opt = self._opt_objs.get(self._primary)
-            if opt is not None:
-                for p in [p for g in opt.param_groups for p in g["params"]][:4]:
-                    if p.grad is not None and bool(p.grad.detach().ne(0).any()):
-                        trace.stale_grad_steps += 1
-                        break
+            self._stale = self._primary_has_grads()
+        elif self._stale and not self._primary_has_grads():
+            self._stale = False
         n = trace.backward_calls
         if n <= WALK_FIRST or n % WALK_EVERY == 0:
             self._walk(loss)
@@ -704,6 +706,14 @@ class Observer:
             if any(bool((p.detach().reshape(-1)[:CHANGE_SAMPLE].cpu() != before).any()) for p, before in self._manual):
                 trace.manual_updates += 1
             self._manual = [(p, p.detach().reshape(-1)[:CHANGE_SAMPLE].to("cpu", copy=True)) for p, _ in self._manual]
+
+    def _primary_has_grads(self) -> bool:
+        """Do the primary optimizer's first parameters hold non-zero gradients now?"""
+        opt = self._opt_objs.get(self._primary)
+        if opt is None:
+            return False
+        return any(p.grad is not None and bool(p.grad.detach().ne(0).any())
+                   for p in [p for g in opt.param_groups for p in g["params"]][:4])
 
     def _walk(self, loss: torch.Tensor) -> None:
         skip = {id(b) for r in self._roots.values() for b in r.module.buffers()}
@@ -797,8 +807,14 @@ class Observer:
                         flat = p.detach().reshape(-1)
                         idx = self._upd_idx.get(id(p))
                         if idx is None:
-                            n = min(flat.numel(), UPDATE_SAMPLE)
-                            idx = torch.randperm(flat.numel(), generator=self._gen)[:n].to(flat.device)
+                            # Never randperm(numel)[:n] on a large weight: the full permutation is
+                            # int64, 8 bytes per weight element (twice the float32 weight), and the
+                            # slice, a view, kept all of it alive: 168 MB held for a 21 M-parameter
+                            # MLP (benchmarks/memory.py). Drawn with replacement instead: n * 8 bytes.
+                            numel = flat.numel()
+                            idx = torch.randperm(numel, generator=self._gen) if numel <= UPDATE_SAMPLE \
+                                else torch.randint(numel, (UPDATE_SAMPLE,), generator=self._gen)
+                            idx = idx.to(flat.device)
                             self._upd_idx[id(p)] = idx
                         self._upd_before.append((p, idx, flat[idx].clone()))
 
@@ -819,7 +835,10 @@ class Observer:
             for g in opt_.param_groups:
                 for p in g["params"]:
                     entry = self._params.get(id(p))
-                    has = p.grad is not None and bool(p.grad.detach().ne(0).any())
+                    # count_nonzero, not ne(0).any() (or any()): those build a bool copy of the
+                    # gradient, 1 byte per element (16 MB for a 4096x4096 weight), on top of the
+                    # script's own peak (weights, gradients and optimizer state all live here)
+                    has = p.grad is not None and bool(torch.count_nonzero(p.grad.detach()))
                     if entry is not None:
                         entry[1].grad_checks += 1
                         entry[1].got_grad += has
@@ -863,6 +882,9 @@ class Observer:
             return
         self._stepped = True
         self.trace.steps += 1
+        if self._stale:                           # still stale at this step: it stepped on them
+            self.trace.stale_grad_steps += 1
+            self._stale = False
         loss = None
         if self._pending:
             loss = sum(self._pending) / len(self._pending)

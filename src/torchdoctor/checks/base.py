@@ -27,11 +27,27 @@ from ..report.model import Finding
 CONFIRM_FACTOR = 2.0
 
 
+# multi_objective: a second optimizer stepping on at least half the primary's steps, and
+# 1.5 backward calls per step (one per loss: 2 for a GAN; a shared loss with two
+# optimizers, e.g. backbone and head, has 1).
+MULTI_STEP_SHARE, MULTI_BACKWARDS = 0.5, 1.5
+
+
 @dataclass
 class Context:
     trace: Trace
     findings: list[Finding] = field(default_factory=list)   # found by the checks that ran before
     owns_model: bool = False     # experiments train copies of the model objects (diagnose()), not a script
+
+    @property
+    def multi_objective(self) -> bool:
+        """Several optimizers each step on their own loss every step (a GAN's generator and
+        discriminator): at least two step on half of the primary's steps or more, with at least
+        1.5 backward calls per step. Their summed loss is not meant to go down, so the checks
+        that judge the loss's progress (learning rate, near-constant loss) do not apply."""
+        t = self.trace
+        busy = [o for o in t.optimizers if o.steps >= MULTI_STEP_SHARE * max(t.steps, 1)]
+        return len(busy) >= 2 and t.backward_calls >= MULTI_BACKWARDS * max(t.steps, 1)
 
     def floor(self) -> float | None:
         """The highest loss floor an earlier finding proved (no change of lr can beat it)."""

@@ -59,6 +59,8 @@ def near_constant(ctx: Context) -> tuple[float, float, float] | None:
     trace, loss = ctx.trace, ctx.trace.loss_info
     if loss is None or trace.model is None or trace.steps < 50 or loss.targets is None:
         return None
+    if ctx.multi_objective:              # adversarial losses are not meant to go down
+        return None
     if any(f.severity in ("error", "warning") and f.category not in IGNORED for f in ctx.findings):
         return None
     t = loss.targets.sample()

@@ -66,6 +66,8 @@ def check(ctx: Context):
     series = trace.curve()
     if series.count < 4 * curves.TAIL_MIN or not trace.optimizers:
         return []
+    if ctx.multi_objective:        # adversarial losses are not meant to go down
+        return []
     if any(f.category == "optim.lr_too_high" and not f.plan_data.get("stalled") for f in ctx.findings):
         return []                  # a diverging run is never also "too slow"; a stalled one is tested both ways
     c = curves.summarize(series)
