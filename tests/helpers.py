@@ -53,10 +53,12 @@ def context(trace: Trace) -> Context:
     return Context(trace)
 
 
-def run_cli(*args: str, timeout: float = 120, cwd: str | os.PathLike | None = None):
+def run_cli(*args: str, timeout: float = 120, cwd: str | os.PathLike | None = None,
+            env: dict[str, str] | None = None):
     """`python -m torchdoctor ARGS` in a subprocess: (returncode, stdout, stderr)."""
     proc = subprocess.run([sys.executable, "-m", "torchdoctor", *map(str, args)], capture_output=True,
-                          text=True, timeout=timeout, cwd=cwd, stdin=subprocess.DEVNULL)
+                          text=True, timeout=timeout, cwd=cwd, stdin=subprocess.DEVNULL,
+                          env=None if env is None else {**os.environ, **env})
     return proc.returncode, proc.stdout, proc.stderr
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import gc
 import math
 import os
 import time
@@ -54,6 +55,10 @@ def judge(trace: Trace, notes: list[str] | None = None, *, owns_model: bool = Fa
     `owns_model`: the experiments train copies of the model (diagnose()), so checks
     may plan changes no hook can make in a script (widening a layer)."""
     ctx = Context(trace, owns_model=owns_model)
+    if trace.compiled and notes is not None:
+        notes.append("Part of the model ran as torch.compile'd code, whose layers torchdoctor does not observe: "
+                     "findings about them rest on the loss and the gradients only, and fixes that replace a "
+                     "layer cannot be tested in a re-run. Remove torch.compile for a complete diagnosis.")
     if ctx.multi_objective and notes is not None:
         notes.append("Several optimizers each step on their own loss (an adversarial setup such as a GAN): "
                      "the checks that judge whether the loss goes down (learning rate, capacity, "
@@ -204,6 +209,11 @@ def diagnose_script(script: str, args: list[str] | tuple[str, ...] = (), options
         result = run_script(script, list(args), quiet=options.quiet_script, timeout=timeout)
     observer.finish(result.namespace)
     result.namespace = None
+    # free the script's model, gradients and optimizer state before judging and re-running:
+    # the observer's references, and the cycle through the script's globals (its functions'
+    # __globals__), would keep them for the whole diagnosis
+    observer.release()
+    gc.collect()
     observe_s = time.monotonic() - t0
     # under torchrun: rank 0 gets every rank's statistics merged; the others send theirs
     trace, notes = distributed.combine(observer.trace, result)

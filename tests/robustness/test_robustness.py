@@ -8,6 +8,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+import torch
 
 from helpers import ranked, run_cli
 
@@ -122,3 +123,78 @@ def test_json_into_a_missing_folder_fails_before_running(tmp_path):
 def test_an_unknown_option_before_the_script_is_a_usage_error():
     rc, _, stderr = run_cli("run", "--bogus", HERE / "exit_true.py")
     assert rc == 2 and "No such option: --bogus" in stderr
+
+
+# ---- scripts that fail, stop or never train: each with its exit code, status and message ----
+# (script, options, script args, exit code, status, outcome, what stderr must say)
+ENDINGS = [
+    ("import_error.py", ["--no-verify"], [], 2, "crashed", "crashed",
+     "ModuleNotFoundError: No module named 'a_module_that_is_not_installed'"),
+    ("construction_error.py", ["--no-verify"], [], 2, "crashed", "crashed",
+     "ValueError: hidden size must be even, got 7"),
+    ("exit3.py", ["--no-verify"], [], 2, "crashed", "exit", "exit code 3"),
+    ("inference_only.py", [], [], 0, "no_training", "finished", "never called backward()"),
+    ("zero_steps.py", [], ["0"], 0, "no_training", "finished", "never called backward()"),
+]
+
+
+@pytest.mark.parametrize("name, options, args, code, status, outcome, said", ENDINGS,
+                         ids=[e[0] for e in ENDINGS])
+def test_a_script_that_fails_or_never_trains_gets_a_clear_answer(case, name, options, args, code, status,
+                                                                 outcome, said):
+    rc, report, stdout, stderr = case(name, *options, args=args)
+    assert rc == code and report["status"] == status and report["outcome"] == outcome, (rc, report["summary"])
+    assert said in stderr and said.split(":")[0] in report["summary"] + (report["error"] or "")
+    if status == "crashed" and report["steps_observed"] == 0:
+        assert "before its first training step" in report["summary"]
+
+
+def test_exit_code_of_the_script_is_kept(case):
+    rc, report, _, _ = case("exit3.py", "--no-verify")
+    assert report["exit_code"] == 3 and report["steps_observed"] == 30
+
+
+# ---- training loops of every shape: healthy ones stay healthy, faults are still found ----
+HEALTHY = ["gan.py", "grad_accum.py", "scheduler.py", "no_params.py"]
+
+
+@pytest.mark.parametrize("name", HEALTHY)
+def test_healthy_loops_of_unusual_shapes_stay_healthy(case, name):
+    rc, report, _, stderr = case(name)
+    assert rc == 0 and report["status"] == "healthy", report["summary"]
+    assert not any(f["category"] == "optim.missing_zero_grad" for f in report["findings"])
+
+
+def test_a_gan_is_said_to_be_judged_without_the_loss_progress_checks(case):
+    rc, report, _, _ = case("gan.py", "--no-verify")
+    assert any("adversarial" in n for n in report["notes"])
+
+
+@pytest.mark.parametrize("name", ["structured_outputs.py", "compiled.py", "bf16_autocast.py"])
+def test_a_final_sigmoid_is_found_through_dicts_compile_and_autocast(case, name):
+    rc, report, _, stderr = case(name)
+    top = ranked(report)[0]
+    assert rc == 1 and top["category"] == "activation.output_range" and "Sigmoid" in top["location"], top
+    assert "_orig_mod" not in top["location"]
+
+
+def test_argparse_script_reading_next_to_itself_from_another_folder(tmp_path):
+    folder, elsewhere = tmp_path / "project", tmp_path / "elsewhere"
+    folder.mkdir(), elsewhere.mkdir()
+    shutil.copy(HERE / "argparse_file.py", folder / "train.py")
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(64, 3, generator=g)
+    y = x[:, 0] - 2 * x[:, 1] + 0.5 * x[:, 2]
+    (folder / "data.txt").write_text("\n".join(" ".join(f"{v:.6f}" for v in [*r, t]) for r, t in zip(x.tolist(), y.tolist())))
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    out = tmp_path / "r.json"
+    rc, stdout, stderr = run_cli("run", "--json", out, folder / "train.py", "--lr", "0.05", "--steps", "150",
+                                 "--out", "out/w.pt", cwd=elsewhere, env={"TMPDIR": str(scratch)}, timeout=180)
+    report = json.loads(out.read_text())
+    assert rc == 0 and report["status"] == "healthy", (rc, report["summary"], stderr[-2000:])
+    assert "lr=0.05 steps=150" in stdout and report["steps_observed"] == 150
+    assert (elsewhere / "out" / "w.pt").exists()                 # its relative path, from its cwd
+    assert sorted(p.name for p in folder.iterdir()) == ["data.txt", "train.py"]    # nothing else written there
+    # torchdoctor's temporary files are gone (torch itself makes its inductor cache folder at import)
+    assert [p.name for p in scratch.iterdir() if not p.name.startswith("torchinductor_")] == []

@@ -246,6 +246,7 @@ class Trace:
     input_nonfinite: int = 0                 # batches whose model input had NaN/Inf
     manual_updates: int = 0                  # backward calls followed by an in-place parameter change, no optimizer
     activations: dict[str, dict] = field(default_factory=dict)   # per ReLU/Tanh/Sigmoid leaf: dead units, saturation
+    compiled: bool = False          # forwards ran inside torch.compile'd code, whose layers were not observed
     layer_grads: dict[str, list[float]] = field(default_factory=dict)   # weight name -> recent ‖g‖/‖w‖
     layer_grad_norms: dict[str, StepPoints] = field(default_factory=dict)   # weight name -> (step, ‖g‖) sampled
     same_batches: int = 0                    # sampled training batches identical to the previous one

@@ -118,10 +118,18 @@ def histogram(t, rng) -> dict:
 
 
 def check(ctx: Context):
-    trace = ctx.trace
-    loss, model = trace.loss_info, trace.model
-    if loss is None or loss.kind not in REGRESSION_LOSSES or loss.targets is None:
-        return []
+    """Each regression loss of the run (a model with several heads has several)."""
+    losses = [l for l in ctx.trace.losses if l.kind in REGRESSION_LOSSES and l.targets is not None]
+    out = []
+    for loss in sorted(losses, key=lambda l: -l.calls):          # the most called (the main one) first
+        out.extend(check_loss(ctx, loss, several=len(ctx.trace.losses) > 1))
+    return out
+
+
+def check_loss(ctx: Context, loss, several: bool):
+    """One loss: `several` when the run has other losses too, so the observed loss (their
+    sum) cannot be compared with this one's floor."""
+    trace, model = ctx.trace, ctx.trace.model
     targets = loss.targets.sample()                                      # (R, F)
     if targets is None or targets.shape[0] < 2:
         return []
@@ -147,15 +155,16 @@ def check(ctx: Context):
     per_example = t.shape[1]
     floor = floor_elem if loss.reduction == "mean" else floor_elem * per_example * (loss.pred_shape or [1])[0]
     observed = curves.tail(trace.curve())
-    on_floor = math.isfinite(observed) and observed <= floor * ON_FLOOR
+    on_floor = math.isfinite(observed) and observed <= floor * ON_FLOOR and not several
     var = model.var if model is not None else "model"
     where = f"{var}.{final.name} ({final.type})" if final is not None else f"{name} in {var}.forward"
     lo, hi = rng
     rtext = f"[{lo:g}, {hi:g}]" if hi < INF else f"[{lo:g}, inf)"
     if name == "Softmax":
         rtext = "the probability simplex"
+    term = f"its {loss.kind} term" if several else "the loss"
     msg = (f"The prediction passes through {name} (outputs in {rtext}) but {share_outside:.0%} of the targets lie "
-           f"outside it, so no model can get the loss below {fmt(floor)}. The loss ends at {fmt(observed)}"
+           f"outside it, so no model can get {term} below {fmt(floor)}. The loss ends at {fmt(observed)}"
            + (", on that floor." if on_floor else "."))
     f = make_finding(
         __name__, severity="error", message=msg, location=where,
