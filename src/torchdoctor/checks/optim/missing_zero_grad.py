@@ -2,10 +2,12 @@
 
 What it detects:
     Optimizer steps after which the next backward() starts with the previous
-    step's gradients still in place (not None, not zero): zero_grad() is never
+    step's gradients still in place (not None, not zero), and the optimizer
+    steps again without their having been cleared: zero_grad() is never
     called. Gradient accumulation (several backward calls per step, zero_grad
     after each step) is not this: there the first backward after a step finds
-    the gradients cleared.
+    the gradients cleared. Nor is a GAN's discriminator receiving gradients
+    from the generator's loss that its own zero_grad clears before it steps.
 
 Why training fails:
     backward() adds to .grad. Without zero_grad() each step uses the sum of all
