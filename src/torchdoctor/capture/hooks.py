@@ -60,6 +60,7 @@ SAMPLE_FIRST = 50
 SAMPLE_EVERY = 10
 TARGET_ROWS = 8192          # rows of targets kept (PCA floors need a few thousand)
 ROWS_PER_CALL = 256         # rows offered to the reservoir per sampled loss call
+PRED_ELEMENTS = 1 << 20     # float32 values of the latest predictions kept (4 MiB)
 UPDATE_SAMPLE = 4096        # elements per weight tensor used to measure update sizes
 MAX_LEAVES = 2000           # leaf modules recorded per model
 MAX_PARAMS = 4000           # parameter tensors tracked by name
@@ -661,8 +662,11 @@ class Observer:
             idx = torch.randperm(n, generator=self._gen)[:ROWS_PER_CALL] if n > ROWS_PER_CALL else None
             t = target.detach() if idx is None else target.detach()[idx.to(target.device)]
             info.targets.add(t)
-            pr = pred.detach() if idx is None else pred.detach()[idx.to(pred.device)]
-            info.last_preds = pr.reshape(pr.shape[0], -1).to("cpu", torch.float32, copy=True)
+            # whole rows, at most PRED_ELEMENTS values: a row of (B, C, H, W) segmentation logits is
+            # C*H*W of them: 16 rows of 21x512x512 were 352 MB, kept until the next sampled call
+            k = max(1, min(n if idx is None else idx.numel(), PRED_ELEMENTS // max(1, pred.numel() // n)))
+            pr = pred.detach()[:k] if idx is None else pred.detach()[idx[:k].to(pred.device)]
+            info.last_preds = pr.reshape(k, -1).to("cpu", torch.float32, copy=True)
             x = hit[3] if hit is not None else None
             if x is not None and x.dim() >= 1 and x.shape[0] == n:
                 xs = x if idx is None else x[idx.to(x.device)]
@@ -742,7 +746,9 @@ class Observer:
         opt = self._opt_objs.get(self._primary)
         if opt is None:
             return False
-        return any(p.grad is not None and bool(p.grad.detach().ne(0).any())
+        # count_nonzero: no bool copy of each gradient (see _check_grads); this runs every step
+        # when the script zeroes gradients in place (zero_grad(set_to_none=False))
+        return any(p.grad is not None and bool(torch.count_nonzero(p.grad.detach()))
                    for p in [p for g in opt.param_groups for p in g["params"]][:4])
 
     def _walk(self, loss: torch.Tensor) -> None:
