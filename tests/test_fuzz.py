@@ -289,7 +289,7 @@ FUZZ = settings(deadline=None, derandomize=True, suppress_health_check=[HealthCh
                 database=None)
 
 
-@settings(FUZZ, max_examples=35)
+@settings(FUZZ, max_examples=20)
 @given(case=cases(fault=None))
 def test_healthy_models_get_no_error(one_thread, case):
     report = run_case(case)
@@ -300,7 +300,7 @@ def test_healthy_models_get_no_error(one_thread, case):
 
 
 @pytest.mark.parametrize("fault", FAULTS)
-@settings(FUZZ, max_examples=4)
+@settings(FUZZ, max_examples=2)
 @given(data=st.data())
 def test_faulty_models_never_crash(one_thread, fault, data):
     case = data.draw(cases(fault=fault))

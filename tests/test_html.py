@@ -64,7 +64,9 @@ def plot_sizes(driver) -> list[float]:
 @pytest.mark.parametrize("name", ["example1_bottleneck", "example2_sigmoid", "example3_high_lr"])
 def test_seed_report_renders_in_chromium(name, browser, tmp_path):
     html, out = tmp_path / f"{name}.html", tmp_path / "r.json"
-    code, _, err = run_cli("run", "--quiet", "--html", html, "--json", out, EXAMPLES / f"{name}.py", timeout=300)
+    # 300-step re-runs: enough to confirm each seed fault, a third of the default's time
+    code, _, err = run_cli("run", "--quiet", "--verify-steps", "300", "--html", html, "--json", out,
+                           EXAMPLES / f"{name}.py", timeout=300)
     assert code == 1, err
     assert 0 < html.stat().st_size < MAX_BYTES
     report = json.loads(out.read_text())
