@@ -8,7 +8,6 @@ end. The caller's objects are never touched.
 """
 from __future__ import annotations
 
-import math
 import time
 from typing import Any, Callable
 
@@ -161,6 +160,4 @@ def _add_lr_range(session: _Session, findings, notes: list[str], progress: Progr
         return {}
     progress("probe_done", probe="LR range test", result=sweep)
     attach_lr_range(findings, sweep)
-    d = sweep.to_dict()
-    d.pop("group_lrs", None)
-    return {"lr_range": d}
+    return {"lr_range": sweep.to_dict(group_lrs=False)}

@@ -184,9 +184,7 @@ def lr_range_probe(findings: list[Finding], script: str, args: list[str], observ
         return {}
     progress("probe_done", probe="LR range test", result=sweep, wall_s=time.monotonic() - t0)
     attach_lr_range(findings, sweep)
-    d = sweep.to_dict()
-    d.pop("group_lrs", None)
-    return {"lr_range": d}
+    return {"lr_range": sweep.to_dict(group_lrs=False)}
 
 
 def diagnose_script(script: str, args: list[str] | tuple[str, ...] = (), options: Options | None = None,

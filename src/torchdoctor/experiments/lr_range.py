@@ -134,15 +134,19 @@ class LRRange:
     smoothed: list[float]                # centred mean of the losses before the divergence stop
     group_lrs: list[list[float]] = field(default_factory=list)   # (steps, groups): lrs the optimizer stepped with
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, group_lrs: bool = True) -> dict[str, Any]:
+        """Plain data; without `group_lrs` (steps x groups, only for tests), as the report keeps it."""
         f = float
-        return {"suggestion": f(self.suggestion), "range": [f(self.range[0]), f(self.range[1])],
+        d = {"suggestion": f(self.suggestion), "range": [f(self.range[0]), f(self.range[1])],
                 "confidence": self.confidence, "rules": {k: f(v) for k, v in self.rules.items()},
                 "descending": bool(self.descending),
                 "diverged_at": None if self.diverged_at is None else f(self.diverged_at),
                 "lrs": [f(x) for x in self.lrs], "losses": [f(x) for x in self.losses],
                 "smoothed": [f(x) for x in self.smoothed],
                 "group_lrs": [[f(x) for x in row] for row in self.group_lrs]}
+        if not group_lrs:
+            del d["group_lrs"]
+        return d
 
 
 def _median(v: list[float]) -> float:
